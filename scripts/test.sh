@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# One command for a fresh Debian 12 machine: install, build, run every test.
+#   unit tests (C) in a release and an ASan+UBSan build,
+#   integration tests (pytest + redis-py, differential against Debian's
+#   redis-server) against the release build, and the protocol/hostile-input
+#   tests again against the sanitizer build.
+# Set SURGE_LONG=1 for the long variants (more differential commands).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+scripts/build.sh release
+scripts/build.sh asan
+PY=/usr/bin/python3
+echo "== unit tests (release)"
+ctest --test-dir build --output-on-failure
+echo "== unit tests (asan+ubsan)"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --test-dir build-asan --output-on-failure
+if [ "${SURGE_LONG:-0}" = 1 ]; then export DIFF_COUNT="${DIFF_COUNT:-30000}"; fi
+echo "== integration tests (release build)"
+SURGE_SERVER="$PWD/build/surge-server" $PY -m pytest tests/integration -q -p no:cacheprovider
+echo "== protocol and hostile-input tests (asan+ubsan build)"
+ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1 \
+    SURGE_SERVER="$PWD/build-asan/surge-server" \
+    $PY -m pytest tests/integration/test_protocol.py tests/integration/test_hostile.py -q -p no:cacheprovider
+echo "== all tests passed"

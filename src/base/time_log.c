@@ -1,0 +1,130 @@
+/*
+ * Clocks, randomness and logging.
+ *
+ * Expiry is stored as absolute Unix milliseconds (sg_mstime), so a restart or
+ * a replica sees the same deadline. Timeouts and latency use the monotonic
+ * clock, which does not jump when the wall clock is set.
+ */
+#include "base.h"
+
+#include <string.h>
+#include <sys/random.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t sg_ustime(void) {
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+int64_t sg_mstime(void) {
+    return sg_ustime() / 1000;
+}
+
+uint64_t sg_monotonic_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void sg_random_bytes(void *dst, size_t n) {
+    uint8_t *p = dst;
+    while (n) {
+        ssize_t r = getrandom(p, n, 0);
+        if (r <= 0) break;
+        p += r;
+        n -= (size_t)r;
+    }
+    if (n) { /* getrandom unavailable: weak fallback, still distinct per process */
+        uint64_t x = (uint64_t)sg_ustime() ^ ((uint64_t)getpid() << 32);
+        while (n--) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *p++ = (uint8_t)x;
+        }
+    }
+}
+
+/* xoshiro256** (Blackman & Vigna), seeded from getrandom on first use. */
+static uint64_t rs[4];
+static bool rs_seeded;
+
+static inline uint64_t rotl(uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
+
+uint64_t sg_rand64(void) {
+    if (SG_UNLIKELY(!rs_seeded)) {
+        sg_random_bytes(rs, sizeof(rs));
+        rs[0] |= 1;
+        rs_seeded = true;
+    }
+    uint64_t r = rotl(rs[1] * 5, 7) * 9;
+    uint64_t t = rs[1] << 17;
+    rs[2] ^= rs[0];
+    rs[3] ^= rs[1];
+    rs[1] ^= rs[2];
+    rs[0] ^= rs[3];
+    rs[2] ^= t;
+    rs[3] = rotl(rs[3], 45);
+    return r;
+}
+
+static FILE *log_out;
+static int log_level = SG_LOG_NOTICE;
+static bool log_json;
+
+void sg_log_configure(FILE *out, int level, bool json) {
+    log_out = out;
+    log_level = level;
+    log_json = json;
+}
+
+void sg_log_set_level(int level, bool json) {
+    log_level = level;
+    log_json = json;
+}
+
+int sg_log_level(void) {
+    return log_level;
+}
+
+void sg_logv(int level, const char *fmt, va_list ap) {
+    if (level < log_level) return;
+    FILE *out = log_out ? log_out : stdout;
+    char msg[1024];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct tm tm;
+    localtime_r(&tv.tv_sec, &tm);
+    char ts[64];
+    size_t n = strftime(ts, sizeof(ts), "%d %b %Y %H:%M:%S", &tm);
+    snprintf(ts + n, sizeof(ts) - n, ".%03d", (int)(tv.tv_usec / 1000));
+    static const char *names[] = {"debug", "verbose", "notice", "warning"};
+    static const char marks[] = ".-*#";
+    if (log_json) {
+        fprintf(out, "{\"ts\":%lld.%03d,\"pid\":%d,\"level\":\"%s\",\"msg\":\"",
+                (long long)tv.tv_sec, (int)(tv.tv_usec / 1000), (int)getpid(), names[level]);
+        for (const char *p = msg; *p; p++) {
+            unsigned char c = (unsigned char)*p;
+            if (c == '"' || c == '\\') fprintf(out, "\\%c", c);
+            else if (c < 0x20) fprintf(out, "\\u%04x", c);
+            else fputc(c, out);
+        }
+        fputs("\"}\n", out);
+    } else {
+        fprintf(out, "%d:M %s %c %s\n", (int)getpid(), ts, marks[level], msg);
+    }
+    fflush(out);
+}
+
+void sg_log(int level, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    sg_logv(level, fmt, ap);
+    va_end(ap);
+}

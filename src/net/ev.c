@@ -1,0 +1,122 @@
+/*
+ * Event loop over epoll and the periodic tick. See net.h.
+ */
+#include "net.h"
+#include "../base/base.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+typedef struct ev_file {
+    int mask;
+    ev_file_fn *fn;
+    void *data;
+} ev_file;
+
+struct ev_loop {
+    int epfd;
+    int setsize;
+    ev_file *files;
+    struct epoll_event *events;
+    ev_hook_fn *before_sleep;
+    void *before_sleep_data;
+    bool stop;
+    uint64_t iterations;
+};
+
+ev_loop *ev_create(int setsize) {
+    ev_loop *l = sg_calloc(sizeof(ev_loop));
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (l->epfd < 0) {
+        sg_free(l);
+        return NULL;
+    }
+    l->setsize = setsize;
+    l->files = sg_calloc(sizeof(ev_file) * (size_t)setsize);
+    l->events = sg_calloc(sizeof(struct epoll_event) * 1024);
+    return l;
+}
+
+void ev_destroy(ev_loop *l) {
+    if (!l) return;
+    close(l->epfd);
+    sg_free(l->files);
+    sg_free(l->events);
+    sg_free(l);
+}
+
+int ev_add(ev_loop *l, int fd, int mask, ev_file_fn *fn, void *data) {
+    if (fd < 0 || fd >= l->setsize) return -1;
+    ev_file *f = &l->files[fd];
+    int op = f->mask ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    int nm = f->mask | mask;
+    if (nm == f->mask && f->fn == fn) return 0;
+    struct epoll_event ee = {0};
+    ee.events = ((nm & EV_READABLE) ? EPOLLIN : 0) | ((nm & EV_WRITABLE) ? EPOLLOUT : 0);
+    ee.data.fd = fd;
+    if (epoll_ctl(l->epfd, op, fd, &ee) < 0) return -1;
+    f->mask = nm;
+    f->fn = fn;
+    f->data = data;
+    return 0;
+}
+
+void ev_del(ev_loop *l, int fd, int mask) {
+    if (fd < 0 || fd >= l->setsize) return;
+    ev_file *f = &l->files[fd];
+    if (!f->mask) return;
+    int nm = f->mask & ~mask;
+    struct epoll_event ee = {0};
+    ee.events = ((nm & EV_READABLE) ? EPOLLIN : 0) | ((nm & EV_WRITABLE) ? EPOLLOUT : 0);
+    ee.data.fd = fd;
+    epoll_ctl(l->epfd, nm ? EPOLL_CTL_MOD : EPOLL_CTL_DEL, fd, &ee);
+    f->mask = nm;
+}
+
+int ev_mask(ev_loop *l, int fd) {
+    return fd >= 0 && fd < l->setsize ? l->files[fd].mask : 0;
+}
+
+void ev_set_before_sleep(ev_loop *l, ev_hook_fn *fn, void *data) {
+    l->before_sleep = fn;
+    l->before_sleep_data = data;
+}
+
+void ev_stop(ev_loop *l) {
+    l->stop = true;
+}
+
+uint64_t ev_iterations(const ev_loop *l) {
+    return l->iterations;
+}
+
+void ev_run(ev_loop *l, int period_ms, ev_hook_fn *tick, void *tick_data) {
+    uint64_t next_tick = sg_monotonic_us() + (uint64_t)period_ms * 1000;
+    while (!l->stop) {
+        l->iterations++;
+        if (l->before_sleep) l->before_sleep(l, l->before_sleep_data);
+        if (l->stop) break;
+        uint64_t now = sg_monotonic_us();
+        int timeout = now >= next_tick ? 0 : (int)((next_tick - now + 999) / 1000);
+        int n = epoll_wait(l->epfd, l->events, 1024, timeout);
+        if (n < 0 && errno != EINTR) sg_panic("epoll_wait: %s", strerror(errno));
+        for (int i = 0; i < n; i++) {
+            struct epoll_event *e = &l->events[i];
+            int fd = e->data.fd;
+            ev_file *f = &l->files[fd];
+            int mask = 0;
+            if (e->events & (EPOLLIN | EPOLLERR | EPOLLHUP)) mask |= EV_READABLE;
+            if (e->events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) mask |= EV_WRITABLE;
+            mask &= f->mask;
+            if (mask && f->fn) f->fn(l, fd, f->data, mask);
+        }
+        now = sg_monotonic_us();
+        if (now >= next_tick) {
+            next_tick = now + (uint64_t)period_ms * 1000;
+            if (tick) tick(l, tick_data);
+        }
+    }
+}

@@ -1,0 +1,82 @@
+/*
+ * net: the event loop (epoll), timers, listening sockets and connections.
+ *
+ * The loop is level-triggered: a handler that leaves bytes unread is called
+ * again, so fairness between clients is the reader's choice (it reads at
+ * most one buffer per wakeup). Writes are done eagerly from the server's
+ * before-sleep hook; the writable event is only armed for a socket whose
+ * kernel buffer filled up, so the common request/response path costs
+ * epoll_wait + read + write and nothing else.
+ *
+ * A connection is an fd plus a small table of functions (plain TCP now,
+ * TLS later) so the server never calls read(2)/write(2) directly.
+ */
+#ifndef SURGE_NET_H
+#define SURGE_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#define EV_READABLE 1
+#define EV_WRITABLE 2
+
+typedef struct ev_loop ev_loop;
+typedef void ev_file_fn(ev_loop *l, int fd, void *data, int mask);
+typedef void ev_hook_fn(ev_loop *l, void *data);
+
+/* setsize: the largest fd + 1 the loop will handle. NULL on failure. */
+ev_loop *ev_create(int setsize);
+void ev_destroy(ev_loop *l);
+/* Registers fn for the events in mask (adds to what is registered).
+ * Returns 0, or -1 if fd is out of range or epoll refuses. */
+int ev_add(ev_loop *l, int fd, int mask, ev_file_fn *fn, void *data);
+void ev_del(ev_loop *l, int fd, int mask);
+int ev_mask(ev_loop *l, int fd);
+void ev_set_before_sleep(ev_loop *l, ev_hook_fn *fn, void *data);
+/* Runs until ev_stop(); calls before_sleep before each wait, whose timeout
+ * is the time to the next periodic tick (period_ms). */
+void ev_run(ev_loop *l, int period_ms, ev_hook_fn *tick, void *tick_data);
+void ev_stop(ev_loop *l);
+uint64_t ev_iterations(const ev_loop *l);
+
+/* ---- sockets ---- */
+/* Listens on addr:port (IPv4 or IPv6 literal, or "*" / "::*"). Returns the
+ * fd or -1 with errbuf filled. */
+int net_listen(const char *addr, int port, int backlog, char *errbuf, size_t errlen);
+/* Accepts one connection: returns fd or -1 (errno EAGAIN when none). The
+ * peer's address as "ip:port" goes to ip (IPv6 without brackets, as Redis). */
+int net_accept(int lfd, char *ip, size_t iplen, int *port);
+int net_set_nonblock(int fd);
+int net_set_nodelay(int fd);
+int net_local_addr(int fd, char *ip, size_t iplen, int *port);
+bool net_is_loopback(const char *ip);
+
+/* ---- connections ---- */
+typedef struct conn conn;
+typedef struct conn_type {
+    const char *name;
+    ssize_t (*read)(conn *c, void *buf, size_t n);
+    ssize_t (*writev)(conn *c, const struct iovec *iov, int n);
+    void (*close)(conn *c);
+} conn_type;
+
+struct conn {
+    const conn_type *type;
+    int fd;
+};
+
+conn *conn_plain_new(int fd);
+static inline ssize_t conn_read(conn *c, void *buf, size_t n) {
+    return c->type->read(c, buf, n);
+}
+static inline ssize_t conn_writev(conn *c, const struct iovec *iov, int n) {
+    return c->type->writev(c, iov, n);
+}
+static inline void conn_close(conn *c) {
+    c->type->close(c);
+}
+
+#endif

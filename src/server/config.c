@@ -1,0 +1,636 @@
+/*
+ * The configuration table and everything that reads it: the config file,
+ * `--directive value` arguments, CONFIG GET/SET/REWRITE, the generated
+ * reference in docs/configuration.md (surge-server --config-reference).
+ *
+ * Each row: name, type, where the value lives, default, bounds or enum
+ * values, flags (immutable: only at start-up), a one-line description, and
+ * an optional hook run after a runtime change. Errors use Redis's texts so
+ * tools that parse them keep working.
+ */
+#include "config.h"
+#include "server.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+config cfg;
+
+enum { T_BOOL, T_INT, T_MEM, T_ENUM, T_STR, T_SPECIAL };
+#define F_IMMUTABLE 1
+#define F_SENSITIVE 2
+
+typedef struct enum_val {
+    const char *name;
+    int val;
+} enum_val;
+
+typedef struct cfg_row cfg_row;
+struct cfg_row {
+    const char *name;
+    int type;
+    void *ptr;
+    const char *def;
+    long long min, max;
+    const enum_val *enums;
+    int flags;
+    const char *desc;
+    /* T_SPECIAL: parse (0 ok, -1 with err) and format. */
+    int (*parse)(const cfg_row *r, int argc, char **argv, char *err, size_t errlen);
+    sstr *(*format)(const cfg_row *r);
+};
+
+static const enum_val policy_enum[] = {
+    {"volatile-lru", KS_POLICY_VOLATILE_LRU}, {"volatile-lfu", KS_POLICY_VOLATILE_LFU},
+    {"volatile-random", KS_POLICY_VOLATILE_RANDOM}, {"volatile-ttl", KS_POLICY_VOLATILE_TTL},
+    {"allkeys-lru", KS_POLICY_ALLKEYS_LRU}, {"allkeys-lfu", KS_POLICY_ALLKEYS_LFU},
+    {"allkeys-random", KS_POLICY_ALLKEYS_RANDOM}, {"noeviction", KS_POLICY_NOEVICTION},
+    {NULL, 0}};
+static const enum_val loglevel_enum[] = {{"debug", SG_LOG_DEBUG},
+                                         {"verbose", SG_LOG_VERBOSE},
+                                         {"notice", SG_LOG_NOTICE},
+                                         {"warning", SG_LOG_WARNING},
+                                         {NULL, 0}};
+static const enum_val logfmt_enum[] = {{"text", 0}, {"json", 1}, {NULL, 0}};
+static const enum_val debug_enum[] = {
+    {"no", DEBUG_CMD_NO}, {"yes", DEBUG_CMD_YES}, {"local", DEBUG_CMD_LOCAL}, {NULL, 0}};
+
+static int obl_parse(const cfg_row *r, int argc, char **argv, char *err, size_t errlen);
+static sstr *obl_format(const cfg_row *r);
+
+#define INT_ROW(n, field, d, lo, hi, fl, ds) {n, T_INT, &cfg.field, d, lo, hi, NULL, fl, ds, NULL, NULL}
+#define MEM_ROW(n, field, d, lo, hi, fl, ds) {n, T_MEM, &cfg.field, d, lo, hi, NULL, fl, ds, NULL, NULL}
+#define BOOL_ROW(n, field, d, fl, ds) {n, T_BOOL, &cfg.field, d, 0, 1, NULL, fl, ds, NULL, NULL}
+#define STR_ROW(n, field, d, fl, ds) {n, T_STR, &cfg.field, d, 0, 0, NULL, fl, ds, NULL, NULL}
+#define ENUM_ROW(n, field, d, e, fl, ds) {n, T_ENUM, &cfg.field, d, 0, 0, e, fl, ds, NULL, NULL}
+
+static const cfg_row rows[] = {
+    STR_ROW("bind", bind, "127.0.0.1 -::1", F_IMMUTABLE,
+            "Addresses to listen on, space-separated; a leading '-' makes one optional."),
+    INT_ROW("port", port, "6379", 0, 65535, F_IMMUTABLE, "TCP port (0: no TCP listener)."),
+    BOOL_ROW("protected-mode", protected_mode, "yes", 0,
+             "With no password set, refuse clients that are not on loopback."),
+    INT_ROW("tcp-backlog", tcp_backlog, "511", 0, 65535, F_IMMUTABLE, "listen(2) backlog."),
+    INT_ROW("timeout", timeout, "0", 0, 2147483647, 0,
+            "Close a client idle for this many seconds (0: never)."),
+    INT_ROW("tcp-keepalive", tcp_keepalive, "300", 0, 2147483647, 0,
+            "TCP keepalive period in seconds (0: off)."),
+    INT_ROW("databases", databases, "16", 1, 1024, F_IMMUTABLE, "Number of databases (SELECT 0..N-1)."),
+    STR_ROW("dir", dir, "./data", F_IMMUTABLE,
+            "Working directory for data files; created at start-up if missing."),
+    STR_ROW("requirepass", requirepass, "", F_SENSITIVE,
+            "Password of the default user (empty: no password)."),
+    INT_ROW("maxclients", maxclients, "10000", 1, 4294967295LL, 0,
+            "Most simultaneous clients; more are refused with an error."),
+    MEM_ROW("maxmemory", maxmemory, "0", 0, LLONG_MAX, 0,
+            "Memory limit for data (0: none); beyond it the eviction policy applies."),
+    ENUM_ROW("maxmemory-policy", maxmemory_policy, "noeviction", policy_enum, 0,
+             "What to do at maxmemory: evict by LRU/LFU/random/TTL, or refuse writes."),
+    INT_ROW("maxmemory-samples", maxmemory_samples, "5", 1, 64, 0,
+            "Keys sampled per eviction round (more: closer to true LRU/LFU)."),
+    INT_ROW("lfu-log-factor", lfu_log_factor, "10", 0, 2147483647, 0,
+            "LFU counter logarithm factor."),
+    INT_ROW("lfu-decay-time", lfu_decay_time, "1", 0, 2147483647, 0,
+            "Minutes for the LFU counter to decay by one."),
+    INT_ROW("active-expire-effort", active_expire_effort, "1", 1, 10, 0,
+            "CPU share given to expiring keys in the background (1..10)."),
+    INT_ROW("hz", hz, "10", 0, 2147483647, 0,
+            "Background task frequency per second (clamped to 1..500)."),
+    {"client-output-buffer-limit", T_SPECIAL, NULL, "normal 268435456 67108864 60 replica 268435456 67108864 60 pubsub 33554432 8388608 60", 0, 0, NULL, 0,
+     "Per class (normal, replica, pubsub): hard limit, soft limit, soft seconds. "
+     "Finite for normal clients too, unlike Redis.",
+     obl_parse, obl_format},
+    MEM_ROW("client-query-buffer-limit", client_query_buffer_limit, "1073741824", 1048576,
+            LLONG_MAX, 0, "Largest query buffer of one client."),
+    MEM_ROW("proto-max-bulk-len", proto_max_bulk_len, "536870912", 1048576, LLONG_MAX, 0,
+            "Largest bulk string accepted in a request, and largest string value."),
+    ENUM_ROW("loglevel", loglevel, "notice", loglevel_enum, 0, "Log verbosity."),
+    STR_ROW("logfile", logfile, "", F_IMMUTABLE, "Log file (empty: standard output)."),
+    ENUM_ROW("log-format", log_format, "text", logfmt_enum, 0,
+             "Log line format: Redis-like text, or one JSON object per line."),
+    ENUM_ROW("enable-debug-command", enable_debug_command, "local", debug_enum, F_IMMUTABLE,
+             "Allow DEBUG: no, yes, or local (loopback clients only)."),
+    BOOL_ROW("lazyfree-lazy-user-flush", lazyfree_lazy_user_flush, "no", 0,
+             "FLUSHALL/FLUSHDB without SYNC/ASYNC free memory in the background."),
+    STR_ROW("pidfile", pidfile, "", F_IMMUTABLE, "Write the process id to this file."),
+};
+#define NROWS ((int)SG_ARRAY_LEN(rows))
+
+static const char *aliases[][2] = {{"slave", "replica"}};
+
+static const cfg_row *find_row(const char *name, size_t len) {
+    for (int i = 0; i < NROWS; i++)
+        if (strlen(rows[i].name) == len && !strncasecmp(rows[i].name, name, len)) return &rows[i];
+    return NULL;
+}
+
+bool config_parse_memory(const char *s, unsigned long long *out) {
+    size_t n = strlen(s);
+    size_t i = 0;
+    while (i < n && isdigit((unsigned char)s[i])) i++;
+    if (i == 0) return false;
+    unsigned long long mul = 1;
+    const char *u = s + i;
+    if (!*u || !strcasecmp(u, "b")) mul = 1;
+    else if (!strcasecmp(u, "k")) mul = 1000;
+    else if (!strcasecmp(u, "kb")) mul = 1024;
+    else if (!strcasecmp(u, "m")) mul = 1000 * 1000;
+    else if (!strcasecmp(u, "mb")) mul = 1024 * 1024;
+    else if (!strcasecmp(u, "g")) mul = 1000ULL * 1000 * 1000;
+    else if (!strcasecmp(u, "gb")) mul = 1024ULL * 1024 * 1024;
+    else return false;
+    unsigned long long v;
+    if (!sg_str2ull(s, i, &v)) {
+        /* allow leading zeros like "0100"? Redis uses strtoull: accept digits */
+        errno = 0;
+        char *end;
+        v = strtoull(s, &end, 10);
+        if (errno || end != s + i) return false;
+    }
+    if (v > ULLONG_MAX / mul) return false;
+    *out = v * mul;
+    return true;
+}
+
+static int set_value(const cfg_row *r, int argc, char **argv, char *err, size_t errlen) {
+    if (r->type == T_SPECIAL) return r->parse(r, argc, argv, err, errlen);
+    if (argc != 1) {
+        snprintf(err, errlen, "wrong number of arguments");
+        return -1;
+    }
+    const char *v = argv[0];
+    switch (r->type) {
+    case T_BOOL:
+        if (!strcasecmp(v, "yes")) *(bool *)r->ptr = true;
+        else if (!strcasecmp(v, "no")) *(bool *)r->ptr = false;
+        else {
+            snprintf(err, errlen, "argument must be 'yes' or 'no'");
+            return -1;
+        }
+        return 0;
+    case T_INT: {
+        long long x;
+        if (!sg_str2ll(v, strlen(v), &x)) {
+            snprintf(err, errlen, "argument couldn't be parsed into an integer");
+            return -1;
+        }
+        if (x < r->min || x > r->max) {
+            snprintf(err, errlen, "argument must be between %lld and %lld inclusive", r->min,
+                     r->max);
+            return -1;
+        }
+        *(long long *)r->ptr = x;
+        return 0;
+    }
+    case T_MEM: {
+        unsigned long long x;
+        if (!config_parse_memory(v, &x)) {
+            snprintf(err, errlen, "argument must be a memory value");
+            return -1;
+        }
+        if ((long long)x < r->min) {
+            snprintf(err, errlen, "argument must be a memory value of at least %lld", r->min);
+            return -1;
+        }
+        *(unsigned long long *)r->ptr = x;
+        return 0;
+    }
+    case T_ENUM:
+        for (const enum_val *e = r->enums; e->name; e++) {
+            if (!strcasecmp(e->name, v)) {
+                *(int *)r->ptr = e->val;
+                return 0;
+            }
+        }
+        {
+            size_t o = (size_t)snprintf(err, errlen, "argument(s) must be one of the following: ");
+            for (const enum_val *e = r->enums; e->name && o < errlen; e++)
+                o += (size_t)snprintf(err + o, errlen - o, "%s%s", e->name, e[1].name ? ", " : "");
+        }
+        return -1;
+    case T_STR: {
+        char **p = r->ptr;
+        free(*p);
+        *p = strdup(v);
+        return 0;
+    }
+    }
+    return -1;
+}
+
+static sstr *format_value(const cfg_row *r) {
+    switch (r->type) {
+    case T_BOOL: return sstr_new(*(bool *)r->ptr ? "yes" : "no", *(bool *)r->ptr ? 3 : 2);
+    case T_INT: return sstr_catfmt(sstr_new("", 0), "%lld", *(long long *)r->ptr);
+    case T_MEM: return sstr_catfmt(sstr_new("", 0), "%llu", *(unsigned long long *)r->ptr);
+    case T_ENUM:
+        for (const enum_val *e = r->enums; e->name; e++)
+            if (e->val == *(int *)r->ptr) return sstr_new(e->name, strlen(e->name));
+        return sstr_new("", 0);
+    case T_STR: {
+        const char *s = *(char **)r->ptr;
+        return sstr_new(s ? s : "", s ? strlen(s) : 0);
+    }
+    case T_SPECIAL: return r->format(r);
+    }
+    return sstr_new("", 0);
+}
+
+/* client-output-buffer-limit: "<class> <hard> <soft> <secs>" repeated. */
+static int obl_parse(const cfg_row *r, int argc, char **argv, char *err, size_t errlen) {
+    SG_UNUSED(r);
+    /* A single argument holding the whole list (CONFIG SET, quoted line). */
+    char *words[64];
+    int n = 0;
+    char *copy = NULL;
+    if (argc == 1) {
+        copy = strdup(argv[0]);
+        char *save = NULL;
+        for (char *t = strtok_r(copy, " \t", &save); t && n < 64; t = strtok_r(NULL, " \t", &save))
+            words[n++] = t;
+    } else {
+        for (int i = 0; i < argc && n < 64; i++) words[n++] = argv[i];
+    }
+    obuf_limit tmp[OBL__COUNT];
+    memcpy(tmp, cfg.obuf_limits, sizeof(tmp));
+    int rc = 0;
+    if (n % 4 != 0 || n == 0) {
+        snprintf(err, errlen, "Wrong number of arguments in buffer limit configuration.");
+        rc = -1;
+        goto done;
+    }
+    for (int i = 0; i < n; i += 4) {
+        int cls;
+        if (!strcasecmp(words[i], "normal")) cls = OBL_NORMAL;
+        else if (!strcasecmp(words[i], "replica") || !strcasecmp(words[i], "slave"))
+            cls = OBL_REPLICA;
+        else if (!strcasecmp(words[i], "pubsub")) cls = OBL_PUBSUB;
+        else {
+            snprintf(err, errlen, "Invalid client class specified in buffer limit configuration.");
+            rc = -1;
+            goto done;
+        }
+        unsigned long long hard, soft;
+        long long secs;
+        if (!config_parse_memory(words[i + 1], &hard) || !config_parse_memory(words[i + 2], &soft) ||
+            !sg_str2ll(words[i + 3], strlen(words[i + 3]), &secs) || secs < 0) {
+            snprintf(err, errlen, "Error in hard, soft or soft_seconds setting in buffer limit "
+                                  "configuration.");
+            rc = -1;
+            goto done;
+        }
+        tmp[cls].hard = hard;
+        tmp[cls].soft = soft;
+        tmp[cls].soft_secs = secs;
+    }
+    memcpy(cfg.obuf_limits, tmp, sizeof(tmp));
+done:
+    free(copy);
+    return rc;
+}
+
+static sstr *obl_format(const cfg_row *r) {
+    SG_UNUSED(r);
+    static const char *names[] = {"normal", "slave", "pubsub"};
+    sstr *s = sstr_new("", 0);
+    for (int i = 0; i < OBL__COUNT; i++)
+        s = sstr_catfmt(s, "%s%s %llu %llu %lld", i ? " " : "", names[i], cfg.obuf_limits[i].hard,
+                        cfg.obuf_limits[i].soft, cfg.obuf_limits[i].soft_secs);
+    return s;
+}
+
+void config_init_defaults(void) {
+    for (int i = 0; i < NROWS; i++) {
+        char err[256];
+        char *argv[1] = {(char *)rows[i].def};
+        if (set_value(&rows[i], 1, argv, err, sizeof(err)) != 0)
+            sg_panic("bad default for %s: %s", rows[i].name, err);
+    }
+}
+
+int config_apply_arg(const char *name, int argc, char **argv, char *err, size_t errlen) {
+    const cfg_row *r = find_row(name, strlen(name));
+    if (!r) {
+        snprintf(err, errlen, "Bad directive or wrong number of arguments");
+        return -1;
+    }
+    char e[256];
+    if (set_value(r, argc, argv, e, sizeof(e)) != 0) {
+        snprintf(err, errlen, "%s", e);
+        return -1;
+    }
+    return 0;
+}
+
+/* Splits a config line into words with quoting (reuses the RESP inline
+ * splitter's rules through a tiny local version). */
+static int split_line(char *line, char **words, int max) {
+    int n = 0;
+    char *p = line;
+    while (*p && n < max) {
+        while (*p && isspace((unsigned char)*p)) p++;
+        if (!*p) break;
+        char *out = p, *start = p;
+        if (*p == '"' || *p == '\'') {
+            char q = *p++;
+            while (*p && *p != q) {
+                if (*p == '\\' && p[1] && q == '"') {
+                    p++;
+                    switch (*p) {
+                    case 'n': *out++ = '\n'; break;
+                    case 't': *out++ = '\t'; break;
+                    case 'r': *out++ = '\r'; break;
+                    default: *out++ = *p; break;
+                    }
+                    p++;
+                } else {
+                    *out++ = *p++;
+                }
+            }
+            if (*p != q) return -1;
+            p++;
+            if (*p && !isspace((unsigned char)*p)) return -1;
+        } else {
+            while (*p && !isspace((unsigned char)*p)) *out++ = *p++;
+        }
+        bool end = *p == '\0';
+        *out = '\0';
+        words[n++] = start;
+        if (end) break;
+        p++;
+    }
+    return n;
+}
+
+int config_load_file(const char *path, char *err, size_t errlen) {
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "Fatal error, can't open config file '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    char line[4096];
+    int lineno = 0;
+    while (fgets(line, sizeof(line), f)) {
+        lineno++;
+        char *words[64];
+        char *p = line;
+        while (isspace((unsigned char)*p)) p++;
+        if (*p == '#' || *p == '\0') continue;
+        int n = split_line(p, words, 64);
+        if (n < 0) {
+            snprintf(err, errlen, "config file line %d: unbalanced quotes", lineno);
+            fclose(f);
+            return -1;
+        }
+        if (n == 0) continue;
+        char e[256];
+        if (config_apply_arg(words[0], n - 1, words + 1, e, sizeof(e)) != 0) {
+            snprintf(err, errlen, "config file '%s' line %d: '%s': %s", path, lineno, words[0], e);
+            fclose(f);
+            return -1;
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
+int config_get_matching(const char *pattern, size_t plen, char ***names, char ***values) {
+    int n = 0;
+    *names = sg_malloc(sizeof(char *) * NROWS * 2);
+    *values = sg_malloc(sizeof(char *) * NROWS * 2);
+    for (int i = 0; i < NROWS; i++) {
+        const cfg_row *r = &rows[i];
+        if (!sg_glob_match(pattern, plen, r->name, strlen(r->name), true)) continue;
+        sstr *v = format_value(r);
+        (*names)[n] = sg_strdup(r->name);
+        (*values)[n] = sg_strdup(v->buf);
+        sstr_free(v);
+        n++;
+    }
+    return n;
+}
+
+void config_free_pairs(int n, char **names, char **values) {
+    for (int i = 0; i < n; i++) {
+        sg_free(names[i]);
+        sg_free(values[i]);
+    }
+    sg_free(names);
+    sg_free(values);
+}
+
+int config_set_pairs(int npairs, char **names, size_t *nlens, char **values, size_t *vlens,
+                     char *err, size_t errlen) {
+    const cfg_row *rs[64];
+    sstr *old[64];
+    if (npairs > 64) {
+        snprintf(err, errlen, "ERR too many parameters");
+        return -1;
+    }
+    for (int i = 0; i < npairs; i++) {
+        rs[i] = find_row(names[i], nlens[i]);
+        if (!rs[i]) {
+            snprintf(err, errlen, "ERR Unknown option or number of arguments for CONFIG SET - '%.*s'",
+                     (int)nlens[i], names[i]);
+            return -1;
+        }
+        for (int j = 0; j < i; j++) {
+            if (rs[j] == rs[i]) {
+                snprintf(err, errlen,
+                         "ERR CONFIG SET failed (possibly related to argument '%.*s') - duplicate "
+                         "parameter",
+                         (int)nlens[i], names[i]);
+                return -1;
+            }
+        }
+        if (rs[i]->flags & F_IMMUTABLE) {
+            snprintf(err, errlen,
+                     "ERR CONFIG SET failed (possibly related to argument '%.*s') - can't set "
+                     "immutable config",
+                     (int)nlens[i], names[i]);
+            return -1;
+        }
+        (void)vlens;
+    }
+    int done = 0, rc = 0;
+    for (; done < npairs; done++) {
+        old[done] = format_value(rs[done]);
+        char e[256];
+        char *argv[1] = {values[done]};
+        if (set_value(rs[done], 1, argv, e, sizeof(e)) != 0) {
+            snprintf(err, errlen, "ERR CONFIG SET failed (possibly related to argument '%.*s') - %s",
+                     (int)nlens[done], names[done], e);
+            rc = -1;
+            sstr_free(old[done]);
+            break;
+        }
+    }
+    if (rc != 0) { /* roll back what was applied */
+        for (int i = done - 1; i >= 0; i--) {
+            char e[256];
+            char *argv[1] = {old[i]->buf};
+            set_value(rs[i], 1, argv, e, sizeof(e));
+        }
+    }
+    for (int i = 0; i < done; i++) sstr_free(old[i]);
+    return rc;
+}
+
+static bool is_default(const cfg_row *r) {
+    sstr *v = format_value(r);
+    /* Compare with the default, normalized through a parse/format round trip. */
+    bool same;
+    if (r->type == T_SPECIAL || r->type == T_MEM || r->type == T_ENUM || r->type == T_BOOL) {
+        /* Parse the default into a scratch copy of cfg, then format it. */
+        config saved = cfg;
+        char e[256];
+        char *argv[1] = {(char *)r->def};
+        set_value(r, 1, argv, e, sizeof(e));
+        sstr *d = format_value(r);
+        same = d->len == v->len && !memcmp(d->buf, v->buf, v->len);
+        sstr_free(d);
+        if (r->type == T_STR) free(*(char **)r->ptr);
+        cfg = saved;
+    } else {
+        same = strcmp(v->buf, r->def) == 0;
+    }
+    sstr_free(v);
+    return same;
+}
+
+static sstr *quote_value(sstr *out, const char *v) {
+    bool plain = *v != '\0';
+    for (const char *p = v; *p; p++)
+        if (isspace((unsigned char)*p) || *p == '"' || *p == '\'' || *p == '\\' ||
+            !isprint((unsigned char)*p))
+            plain = false;
+    if (plain) return sstr_cat(out, v, strlen(v));
+    out = sstr_cat(out, "\"", 1);
+    for (const char *p = v; *p; p++) {
+        if (*p == '"' || *p == '\\') out = sstr_catfmt(out, "\\%c", *p);
+        else if (*p == '\n') out = sstr_cat(out, "\\n", 2);
+        else out = sstr_cat(out, p, 1);
+    }
+    return sstr_cat(out, "\"", 1);
+}
+
+int config_rewrite(const char *path, char *err, size_t errlen) {
+    if (!path) {
+        snprintf(err, errlen, "ERR The server is running without a config file");
+        return -1;
+    }
+    sstr *out = sstr_new("", 0);
+    bool seen[NROWS];
+    memset(seen, 0, sizeof(seen));
+    FILE *f = fopen(path, "r");
+    if (f) {
+        char line[4096];
+        while (fgets(line, sizeof(line), f)) {
+            char copy[4096];
+            memcpy(copy, line, sizeof(copy));
+            char *p = copy;
+            while (isspace((unsigned char)*p)) p++;
+            char *words[64];
+            int n = (*p == '#' || !*p) ? 0 : split_line(p, words, 64);
+            const cfg_row *r = n > 0 ? find_row(words[0], strlen(words[0])) : NULL;
+            if (!r) {
+                out = sstr_cat(out, line, strlen(line));
+                continue;
+            }
+            int idx = (int)(r - rows);
+            if (seen[idx]) continue; /* drop duplicates */
+            seen[idx] = true;
+            sstr *v = format_value(r);
+            out = sstr_catfmt(out, "%s ", r->name);
+            out = quote_value(out, v->buf);
+            out = sstr_cat(out, "\n", 1);
+            sstr_free(v);
+        }
+        fclose(f);
+    }
+    bool header = false;
+    for (int i = 0; i < NROWS; i++) {
+        if (seen[i] || is_default(&rows[i])) continue;
+        if (!header) {
+            out = sstr_catfmt(out, "# Generated by CONFIG REWRITE\n");
+            header = true;
+        }
+        sstr *v = format_value(&rows[i]);
+        out = sstr_catfmt(out, "%s ", rows[i].name);
+        out = quote_value(out, v->buf);
+        out = sstr_cat(out, "\n", 1);
+        sstr_free(v);
+    }
+    /* Atomic replace: temp file, fsync, rename, fsync the directory. */
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int rc = -1;
+    if (fd >= 0) {
+        size_t off = 0;
+        while (off < out->len) {
+            ssize_t w = write(fd, out->buf + off, out->len - off);
+            if (w <= 0) break;
+            off += (size_t)w;
+        }
+        if (off == out->len && fsync(fd) == 0 && close(fd) == 0) {
+            fd = -1;
+            if (rename(tmp, path) == 0) {
+                rc = 0;
+                char dir[4200];
+                snprintf(dir, sizeof(dir), "%s", path);
+                char *slash = strrchr(dir, '/');
+                if (slash) *slash = '\0';
+                else snprintf(dir, sizeof(dir), ".");
+                int dfd = open(dir, O_RDONLY);
+                if (dfd >= 0) {
+                    fsync(dfd);
+                    close(dfd);
+                }
+            }
+        }
+        if (fd >= 0) close(fd);
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "ERR Rewriting config file: %s", strerror(errno));
+        unlink(tmp);
+    }
+    sstr_free(out);
+    return rc;
+}
+
+void config_write_markdown(FILE *out) {
+    fprintf(out, "# Configuration reference\n\n"
+                 "Generated from the configuration table in `src/server/config.c` by\n"
+                 "`surge-server --config-reference`; do not edit by hand.\n\n"
+                 "Directives are read from the config file (`surge-server /path/surge.conf`),\n"
+                 "from the command line (`--port 7000`), and, unless marked immutable, changed\n"
+                 "at runtime with `CONFIG SET`. Memory values take Redis's units: `k`=1000,\n"
+                 "`kb`=1024, `m`, `mb`, `g`, `gb`.\n\n"
+                 "| directive | type | default | bounds / values | runtime | description |\n"
+                 "|---|---|---|---|---|---|\n");
+    static const char *tn[] = {"bool", "integer", "memory", "enum", "string", "special"};
+    for (int i = 0; i < NROWS; i++) {
+        const cfg_row *r = &rows[i];
+        char bounds[512] = "";
+        if (r->type == T_INT || r->type == T_MEM) {
+            snprintf(bounds, sizeof(bounds), "%lld .. %lld", r->min, r->max);
+        } else if (r->type == T_ENUM) {
+            size_t o = 0;
+            for (const enum_val *e = r->enums; e->name; e++)
+                o += (size_t)snprintf(bounds + o, sizeof(bounds) - o, "%s%s", o ? ", " : "",
+                                      e->name);
+        } else if (r->type == T_BOOL) {
+            snprintf(bounds, sizeof(bounds), "yes, no");
+        }
+        fprintf(out, "| `%s` | %s | `%s` | %s | %s | %s |\n", r->name, tn[r->type],
+                *r->def ? r->def : "\"\"", bounds, (r->flags & F_IMMUTABLE) ? "no" : "yes",
+                r->desc);
+    }
+    SG_UNUSED(aliases);
+}

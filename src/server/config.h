@@ -1,0 +1,64 @@
+/*
+ * The configuration table: every directive once, with its type, default,
+ * bounds and whether CONFIG SET may change it. The config file, the command
+ * line, CONFIG GET/SET/REWRITE and docs/configuration.md all read this one
+ * table (config.c); the values live in the struct below.
+ */
+#ifndef SURGE_CONFIG_H
+#define SURGE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct obuf_limit {
+    unsigned long long hard, soft;
+    long long soft_secs;
+} obuf_limit;
+
+enum { OBL_NORMAL, OBL_REPLICA, OBL_PUBSUB, OBL__COUNT };
+enum { DEBUG_CMD_NO, DEBUG_CMD_YES, DEBUG_CMD_LOCAL };
+
+typedef struct config {
+    char *bind;      /* space-separated addresses */
+    long long port;
+    bool protected_mode;
+    long long tcp_backlog;
+    long long timeout; /* idle seconds, 0 = never */
+    long long tcp_keepalive;
+    long long databases;
+    char *dir;
+    char *requirepass;
+    long long maxclients;
+    unsigned long long maxmemory;
+    int maxmemory_policy;
+    long long maxmemory_samples;
+    long long lfu_log_factor;
+    long long lfu_decay_time;
+    long long active_expire_effort;
+    long long hz;
+    obuf_limit obuf_limits[OBL__COUNT];
+    unsigned long long client_query_buffer_limit;
+    unsigned long long proto_max_bulk_len;
+    int loglevel;
+    char *logfile;
+    int log_format; /* 0 text, 1 json */
+    int enable_debug_command;
+    bool lazyfree_lazy_user_flush;
+    char *pidfile;
+} config;
+
+extern config cfg;
+
+void config_init_defaults(void);
+/* CONFIG GET: appends name/value pairs matching the glob to the arrays
+ * (caller frees with config_free_pairs). Returns the count. */
+int config_get_matching(const char *pattern, size_t plen, char ***names, char ***values);
+void config_free_pairs(int n, char **names, char **values);
+/* CONFIG SET with several name/value pairs, all or nothing. Returns 0 or -1
+ * with Redis's error text in err. */
+int config_set_pairs(int npairs, char **names, size_t *nlens, char **values, size_t *vlens,
+                     char *err, size_t errlen);
+int config_rewrite(const char *path, char *err, size_t errlen);
+bool config_parse_memory(const char *s, unsigned long long *out);
+
+#endif

@@ -1,0 +1,695 @@
+/*
+ * Clients: accept, read and parse, reply buffers, write, limits, close.
+ *
+ * Life of a client (states are implied by flags, drawn here):
+ *
+ *   accepted --(protected mode / maxclients refusal)--> error sent, closed
+ *      |
+ *   reading: bytes -> qbuf -> resp_parse -> dispatch, repeatedly
+ *      |  replies accumulate in obuf (16 KB) then in blocks
+ *      |  before sleeping, the server writes pending replies; if the socket
+ *      |  is full, the writable event is armed until it drains
+ *      |
+ *   CLOSE_AFTER_REPLY (QUIT, protocol error): stop reading, flush, close
+ *   CLOSE_ASAP (limits, CLIENT KILL, I/O error): close without flushing
+ *
+ * Limits: the query buffer is capped by client-query-buffer-limit (1 MB
+ * before authentication); output by client-output-buffer-limit (64 KB
+ * before authentication). A client over a limit is closed and logged; its
+ * memory is freed at once, so one client cannot exhaust the server.
+ */
+#include "config.h"
+#include "server.h"
+
+#include <alloca.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void read_handler(ev_loop *l, int fd, void *data, int mask);
+static void write_handler(ev_loop *l, int fd, void *data, int mask);
+static void client_event(ev_loop *l, int fd, void *data, int mask);
+
+bool client_auth_required(const client *c) {
+    return !(c->flags & CL_AUTHENTICATED) && cfg.requirepass && cfg.requirepass[0];
+}
+
+client *client_create(server *s, conn *cn, const char *ip, int port) {
+    client *c = sg_calloc(sizeof(client));
+    c->id = ++s->next_client_id;
+    c->srv = s;
+    c->conn = cn;
+    c->resp = 2;
+    c->dbid = 0;
+    c->db = ks_db(s->ks, 0);
+    resp_parser_init(&c->parser);
+    if (strchr(ip, ':')) snprintf(c->addr, sizeof(c->addr), "%s:%d", ip, port);
+    else snprintf(c->addr, sizeof(c->addr), "%s:%d", ip, port);
+    c->local = net_is_loopback(ip);
+    char lip[48];
+    int lport = 0;
+    if (net_local_addr(cn->fd, lip, sizeof(lip), &lport) == 0)
+        snprintf(c->laddr, sizeof(c->laddr), "%s:%d", lip, lport);
+    c->ctime_ms = sg_mstime();
+    c->last_interaction_us = sg_monotonic_us();
+    if (!(cfg.requirepass && cfg.requirepass[0])) c->flags |= CL_AUTHENTICATED;
+    c->next = s->clients;
+    if (s->clients) s->clients->prev = c;
+    s->clients = c;
+    s->nclients++;
+    if (cn->fd >= s->by_fd_size) {
+        int n = s->by_fd_size ? s->by_fd_size : 1024;
+        while (n <= cn->fd) n *= 2;
+        s->by_fd = sg_realloc(s->by_fd, sizeof(client *) * (size_t)n);
+        memset(s->by_fd + s->by_fd_size, 0, sizeof(client *) * (size_t)(n - s->by_fd_size));
+        s->by_fd_size = n;
+    }
+    s->by_fd[cn->fd] = c;
+    if (ev_add(s->loop, cn->fd, EV_READABLE, client_event, c) != 0) {
+        client_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void remove_from_array(client ***arr, size_t *n, client *c) {
+    for (size_t i = 0; i < *n; i++) {
+        if ((*arr)[i] == c) {
+            (*arr)[i] = (*arr)[--*n];
+            return;
+        }
+    }
+}
+
+void client_free(client *c) {
+    server *s = c->srv;
+    if (c->conn) {
+        ev_del(s->loop, c->conn->fd, EV_READABLE | EV_WRITABLE);
+        if (c->conn->fd < s->by_fd_size) s->by_fd[c->conn->fd] = NULL;
+        conn_close(c->conn);
+        c->conn = NULL;
+    }
+    if (c->flags & CL_PENDING_WRITE) {
+        for (client **pp = &s->pending_writes; *pp; pp = &(*pp)->next_pending) {
+            if (*pp == c) {
+                *pp = c->next_pending;
+                break;
+            }
+        }
+    }
+    if (c->flags & CL_MONITOR) remove_from_array(&s->monitors, &s->nmonitors, c);
+    if (c->flags & CL_FREE_PENDING) remove_from_array(&s->to_close, &s->nto_close, c);
+    if (c->prev) c->prev->next = c->next;
+    else s->clients = c->next;
+    if (c->next) c->next->prev = c->prev;
+    s->nclients--;
+    for (rblock *b = c->rhead, *n; b; b = n) {
+        n = b->next;
+        sg_free(b);
+    }
+    resp_parser_free(&c->parser);
+    sg_free(c->qbuf);
+    sg_free(c->argv);
+    sg_free(c->argvlen);
+    sstr_free(c->name);
+    sstr_free(c->lib_name);
+    sstr_free(c->lib_ver);
+    sg_free(c);
+}
+
+void client_close_async(client *c) {
+    if (c->flags & CL_FREE_PENDING) return;
+    c->flags |= CL_CLOSE_ASAP | CL_FREE_PENDING;
+    server *s = c->srv;
+    if (s->nto_close == s->to_close_cap) {
+        s->to_close_cap = s->to_close_cap ? s->to_close_cap * 2 : 16;
+        s->to_close = sg_realloc(s->to_close, sizeof(client *) * s->to_close_cap);
+    }
+    s->to_close[s->nto_close++] = c;
+    /* Drop buffers now: a client closed for its limits must not keep them. */
+    for (rblock *b = c->rhead, *n; b; b = n) {
+        n = b->next;
+        sg_free(b);
+    }
+    c->rhead = c->rtail = NULL;
+    c->rbytes = 0;
+    c->olen = c->osent = 0;
+}
+
+size_t client_output_bytes(const client *c) {
+    return c->rbytes + (c->olen - c->osent);
+}
+
+/* ---- replies ---- */
+
+static void mark_pending(client *c) {
+    if (c->flags & CL_PENDING_WRITE) return;
+    c->flags |= CL_PENDING_WRITE;
+    c->next_pending = c->srv->pending_writes;
+    c->srv->pending_writes = c;
+}
+
+static void check_output_limits(client *c) {
+    size_t used = client_output_bytes(c);
+    if (!(c->flags & CL_AUTHENTICATED)) {
+        if (used > UNAUTH_MAX_OUTPUT) {
+            sg_log(SG_LOG_NOTICE, "Client id=%llu addr=%s closed for exceeding the "
+                                  "unauthenticated output limit",
+                   (unsigned long long)c->id, c->addr);
+            c->srv->stat_client_outbuf_limit_disconnections++;
+            client_close_async(c);
+        }
+        return;
+    }
+    const obuf_limit *lim = &cfg.obuf_limits[OBL_NORMAL];
+    bool hard = lim->hard && used >= lim->hard;
+    bool soft = false;
+    if (lim->soft && used >= lim->soft) {
+        uint64_t now = (uint64_t)c->srv->cached_ms;
+        if (!c->obuf_soft_since_ms) c->obuf_soft_since_ms = now;
+        else if (now - c->obuf_soft_since_ms >= (uint64_t)lim->soft_secs * 1000) soft = true;
+    } else {
+        c->obuf_soft_since_ms = 0;
+    }
+    if (hard || soft) {
+        sg_log(SG_LOG_WARNING,
+               "Client id=%llu addr=%s scheduled to be closed ASAP for overcoming of output "
+               "buffer limits (%zu bytes)",
+               (unsigned long long)c->id, c->addr, used);
+        c->srv->stat_client_outbuf_limit_disconnections++;
+        client_close_async(c);
+    }
+}
+
+void reply_raw(client *c, const void *p, size_t n) {
+    if (SG_UNLIKELY(c->flags & (CL_REPLY_OFF | CL_REPLY_SKIP | CL_CLOSE_ASAP))) return;
+    if (!c->conn) return;
+    mark_pending(c);
+    if (!c->rhead) {
+        size_t room = CLIENT_OBUF_SIZE - c->olen;
+        size_t k = n < room ? n : room;
+        memcpy(c->obuf + c->olen, p, k);
+        c->olen += k;
+        p = (const char *)p + k;
+        n -= k;
+        if (!n) return;
+    }
+    rblock *t = c->rtail;
+    if (t && t->size > t->used) {
+        size_t k = t->size - t->used;
+        if (k > n) k = n;
+        memcpy(t->buf + t->used, p, k);
+        t->used += k;
+        c->rbytes += k;
+        p = (const char *)p + k;
+        n -= k;
+    }
+    if (n) {
+        size_t sz = n > CLIENT_OBUF_SIZE ? n : CLIENT_OBUF_SIZE;
+        rblock *b = sg_malloc(sizeof(rblock) + sz);
+        b->next = NULL;
+        b->size = sg_alloc_size(b) - sizeof(rblock);
+        b->used = n;
+        memcpy(b->buf, p, n);
+        if (c->rtail) c->rtail->next = b;
+        else c->rhead = b;
+        c->rtail = b;
+        c->rbytes += n;
+    }
+    check_output_limits(c);
+}
+
+/* Reserve-and-write fast path for small replies. */
+static inline void reply_small(client *c, const char *p, size_t n) {
+    if (SG_LIKELY(!c->rhead && CLIENT_OBUF_SIZE - c->olen >= n &&
+                  !(c->flags & (CL_REPLY_OFF | CL_REPLY_SKIP | CL_CLOSE_ASAP)) && c->conn)) {
+        mark_pending(c);
+        memcpy(c->obuf + c->olen, p, n);
+        c->olen += n;
+        return;
+    }
+    reply_raw(c, p, n);
+}
+
+void reply_status(client *c, const char *s) {
+    char buf[256];
+    size_t n = strlen(s);
+    if (n + 3 > sizeof(buf)) {
+        reply_raw(c, "+", 1);
+        reply_raw(c, s, n);
+        reply_raw(c, "\r\n", 2);
+        return;
+    }
+    buf[0] = '+';
+    memcpy(buf + 1, s, n);
+    buf[n + 1] = '\r';
+    buf[n + 2] = '\n';
+    reply_small(c, buf, n + 3);
+}
+
+void reply_ok(client *c) {
+    reply_small(c, "+OK\r\n", 5);
+}
+
+static void count_error(client *c, const char *msg) {
+    server *s = c->srv;
+    s->stat_total_error_replies++;
+    char code[32];
+    size_t i = 0;
+    while (msg[i] && msg[i] != ' ' && i < sizeof(code) - 1) {
+        code[i] = msg[i];
+        i++;
+    }
+    code[i] = '\0';
+    for (err_stat *e = s->errors; e; e = e->next) {
+        if (!strcmp(e->name, code)) {
+            e->count++;
+            return;
+        }
+    }
+    if (s->errors_count >= 128) return; /* bounded, like Redis's errorstats */
+    err_stat *e = sg_calloc(sizeof(err_stat));
+    memcpy(e->name, code, i + 1);
+    e->count = 1;
+    e->next = s->errors;
+    s->errors = e;
+    s->errors_count++;
+}
+
+int dispatch_errors_in_command; /* counted by dispatch for failed_calls */
+
+void reply_error(client *c, const char *msg) {
+    count_error(c, msg);
+    dispatch_errors_in_command++;
+    size_t n = strlen(msg);
+    char *buf = n + 3 <= 512 ? alloca(n + 3) : sg_malloc(n + 3);
+    buf[0] = '-';
+    for (size_t i = 0; i < n; i++) buf[i + 1] = (msg[i] == '\r' || msg[i] == '\n') ? ' ' : msg[i];
+    buf[n + 1] = '\r';
+    buf[n + 2] = '\n';
+    reply_raw(c, buf, n + 3);
+    if (n + 3 > 512) sg_free(buf);
+}
+
+void reply_errorf(client *c, const char *fmt, ...) {
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    reply_error(c, buf);
+}
+
+void reply_int(client *c, long long v) {
+    char buf[32];
+    reply_small(c, buf, resp_fmt_int(buf, v));
+}
+
+void reply_bulk(client *c, const void *p, size_t n) {
+    char buf[64];
+    size_t h = resp_fmt_header(buf, '$', (long long)n);
+    if (n <= 32) {
+        memcpy(buf + h, p, n);
+        buf[h + n] = '\r';
+        buf[h + n + 1] = '\n';
+        reply_small(c, buf, h + n + 2);
+        return;
+    }
+    reply_small(c, buf, h);
+    reply_raw(c, p, n);
+    reply_small(c, "\r\n", 2);
+}
+
+void reply_bulk_cstr(client *c, const char *s) {
+    if (!s) reply_null(c);
+    else reply_bulk(c, s, strlen(s));
+}
+
+void reply_bulk_ll(client *c, long long v) {
+    char buf[32];
+    int n = sg_ll2str(buf, sizeof(buf), v);
+    reply_bulk(c, buf, (size_t)n);
+}
+
+void reply_null(client *c) {
+    if (c->resp >= 3) reply_small(c, "_\r\n", 3);
+    else reply_small(c, "$-1\r\n", 5);
+}
+
+void reply_null_array(client *c) {
+    if (c->resp >= 3) reply_small(c, "_\r\n", 3);
+    else reply_small(c, "*-1\r\n", 5);
+}
+
+void reply_array(client *c, long long n) {
+    char buf[32];
+    reply_small(c, buf, resp_fmt_header(buf, '*', n));
+}
+
+void reply_map(client *c, long long n) {
+    char buf[32];
+    if (c->resp >= 3) reply_small(c, buf, resp_fmt_header(buf, '%', n));
+    else reply_small(c, buf, resp_fmt_header(buf, '*', n * 2));
+}
+
+void reply_set(client *c, long long n) {
+    char buf[32];
+    reply_small(c, buf, resp_fmt_header(buf, c->resp >= 3 ? '~' : '*', n));
+}
+
+void reply_double(client *c, double d) {
+    char num[64];
+    int n = sg_d2str(num, sizeof(num), d);
+    if (c->resp >= 3) {
+        char buf[80];
+        buf[0] = ',';
+        memcpy(buf + 1, num, (size_t)n);
+        buf[n + 1] = '\r';
+        buf[n + 2] = '\n';
+        reply_small(c, buf, (size_t)n + 3);
+    } else {
+        reply_bulk(c, num, (size_t)n);
+    }
+}
+
+void reply_bool(client *c, bool v) {
+    if (c->resp >= 3) reply_small(c, v ? "#t\r\n" : "#f\r\n", 4);
+    else reply_small(c, v ? ":1\r\n" : ":0\r\n", 4);
+}
+
+void reply_verbatim(client *c, const char *p, size_t n, const char *ext) {
+    if (c->resp < 3) {
+        reply_bulk(c, p, n);
+        return;
+    }
+    char buf[64];
+    size_t h = resp_fmt_header(buf, '=', (long long)n + 4);
+    reply_raw(c, buf, h);
+    reply_raw(c, ext, 3);
+    reply_raw(c, ":", 1);
+    reply_raw(c, p, n);
+    reply_raw(c, "\r\n", 2);
+}
+
+void reply_help(client *c, const char *cmdname, const char *const *lines) {
+    int n = 0;
+    while (lines[n]) n++;
+    reply_array(c, n + 3);
+    char head[128];
+    snprintf(head, sizeof(head), "%s <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+             cmdname);
+    reply_status(c, head);
+    for (int i = 0; i < n; i++) reply_status(c, lines[i]);
+    reply_status(c, "HELP");
+    reply_status(c, "    Prints this help.");
+}
+
+void reply_syntax_error(client *c) {
+    reply_error(c, ERR_SYNTAX);
+}
+
+void reply_wrongtype(client *c) {
+    reply_error(c, ERR_WRONGTYPE);
+}
+
+void reply_subcommand_error(client *c) {
+    char up[64];
+    snprintf(up, sizeof(up), "%.*s", (int)(c->argvlen[0] < 60 ? c->argvlen[0] : 60), c->argv[0]);
+    for (char *p = up; *p; p++) *p = (char)toupper((unsigned char)*p);
+    reply_errorf(c, "ERR unknown subcommand '%.128s'. Try %s HELP.", c->argv[1], up);
+}
+
+/* ---- reading ---- */
+
+/* argv from the parser's spans (valid across buffer moves). */
+static void build_argv(client *c) {
+    int argc = c->parser.argc;
+    if (argc > c->argv_cap) {
+        int cap = argc < 16 ? 16 : argc;
+        c->argv = sg_realloc(c->argv, sizeof(char *) * (size_t)cap);
+        c->argvlen = sg_realloc(c->argvlen, sizeof(size_t) * (size_t)cap);
+        c->argv_cap = cap;
+    }
+    char *base = c->qbuf + c->parser.cmd_start;
+    for (int i = 0; i < argc; i++) {
+        c->argv[i] = base + c->parser.argv[i].off;
+        c->argvlen[i] = c->parser.argv[i].len;
+        /* NUL-terminate in place: the byte after an argument is '\r', a
+         * space or the line end, never part of a later argument. */
+        c->argv[i][c->argvlen[i]] = '\0';
+    }
+    c->argc = argc;
+}
+
+static void process_input(client *c) {
+    if (c->pending_cmd) {
+        build_argv(c);
+        if (!dispatch_command(c)) return;
+        c->pending_cmd = false;
+        c->argc = 0;
+        resp_parser_consume(&c->parser);
+    }
+    resp_limits lim;
+    bool authed = c->flags & CL_AUTHENTICATED;
+    lim.max_args = authed ? INT32_MAX : UNAUTH_MAX_ARGS;
+    lim.max_bulk = authed ? (long long)cfg.proto_max_bulk_len : UNAUTH_MAX_BULK;
+    lim.args_err = "Protocol error: unauthenticated multibulk length";
+    lim.bulk_err = authed ? NULL : "Protocol error: unauthenticated bulk length";
+    while (!(c->flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP))) {
+        int r = resp_parse(&c->parser, c->qbuf, c->qlen, &lim);
+        if (r == RESP_NEED_MORE) break;
+        if (r == RESP_ERROR) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "ERR %s", c->parser.err);
+            sg_log(SG_LOG_VERBOSE, "Protocol error (%s) from client: id=%llu addr=%s",
+                   c->parser.err, (unsigned long long)c->id, c->addr);
+            reply_error(c, msg);
+            c->flags |= CL_CLOSE_AFTER_REPLY;
+            break;
+        }
+        build_argv(c);
+        if (!dispatch_command(c)) { /* paused: keep it, resume later */
+            c->pending_cmd = true;
+            break;
+        }
+        c->argc = 0;
+        resp_parser_consume(&c->parser);
+    }
+    /* Compact: keep only the unparsed tail. */
+    size_t start = c->parser.cmd_start;
+    if (start > 0) {
+        if (start < c->qlen) memmove(c->qbuf, c->qbuf + start, c->qlen - start);
+        c->qlen -= start;
+        resp_parser_rebase(&c->parser);
+    }
+    /* Give back a big buffer once it is drained. */
+    if (c->qlen == 0 && c->qcap > 64 * 1024) {
+        sg_free(c->qbuf);
+        c->qbuf = NULL;
+        c->qcap = 0;
+    }
+}
+
+static void read_handler(ev_loop *l, int fd, void *data, int mask) {
+    SG_UNUSED(l);
+    SG_UNUSED(fd);
+    SG_UNUSED(mask);
+    client *c = data;
+    server *s = c->srv;
+    if (c->flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP)) return;
+    size_t want = CLIENT_READ_SIZE;
+    size_t big = resp_parser_want(&c->parser, c->qlen);
+    if (big > want) want = big;
+    size_t limit = (c->flags & CL_AUTHENTICATED) ? cfg.client_query_buffer_limit : UNAUTH_MAX_QUERYBUF;
+    if (c->qcap - c->qlen < want + 1) {
+        size_t ncap = c->qlen + want + 1;
+        if (ncap < c->qcap * 2 && c->qcap * 2 <= limit + CLIENT_READ_SIZE + 1) ncap = c->qcap * 2;
+        c->qbuf = sg_realloc(c->qbuf, ncap);
+        c->qcap = ncap;
+    }
+    ssize_t n = conn_read(c->conn, c->qbuf + c->qlen, c->qcap - c->qlen - 1);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) return;
+        sg_log(SG_LOG_VERBOSE, "Reading from client: %s", strerror(errno));
+        client_close_async(c);
+        return;
+    }
+    if (n == 0) {
+        sg_log(SG_LOG_VERBOSE, "Client closed connection id=%llu addr=%s",
+               (unsigned long long)c->id, c->addr);
+        client_close_async(c);
+        return;
+    }
+    s->stat_io_reads++;
+    c->qlen += (size_t)n;
+    c->qbuf[c->qlen] = '\0';
+    c->net_in += (uint64_t)n;
+    s->stat_net_input += (uint64_t)n;
+    c->last_interaction_us = sg_monotonic_us();
+    if (c->qlen > c->qbuf_peak) c->qbuf_peak = c->qlen;
+    if (c->qlen > limit) {
+        sg_log(SG_LOG_WARNING, "Closing client that reached max query buffer length: id=%llu "
+                               "addr=%s qbuf=%zu",
+               (unsigned long long)c->id, c->addr, c->qlen);
+        s->stat_client_qbuf_limit_disconnections++;
+        client_close_async(c);
+        return;
+    }
+    process_input(c);
+}
+
+/* Resumes input processing (after a pause ends). */
+void client_process_pending_input(client *c) {
+    if ((c->pending_cmd || c->qlen) && !(c->flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP)))
+        process_input(c);
+}
+
+/* ---- writing ---- */
+
+/* Writes as much as the socket takes. Returns 0, or -1 if the client was
+ * closed for an error. */
+static int client_write(client *c) {
+    server *s = c->srv;
+    while (c->olen > c->osent || c->rhead) {
+        struct iovec iov[16];
+        int n = 0;
+        size_t total = 0;
+        if (c->olen > c->osent) {
+            iov[n].iov_base = c->obuf + c->osent;
+            iov[n].iov_len = c->olen - c->osent;
+            total += iov[n].iov_len;
+            n++;
+        }
+        size_t hoff = c->olen > c->osent ? 0 : c->osent;
+        for (rblock *b = c->rhead; b && n < 16 && total < 1024 * 1024; b = b->next) {
+            size_t off = b == c->rhead ? hoff : 0;
+            if (b->used == off) continue;
+            iov[n].iov_base = b->buf + off;
+            iov[n].iov_len = b->used - off;
+            total += iov[n].iov_len;
+            n++;
+        }
+        if (n == 0) break;
+        ssize_t w = conn_writev(c->conn, iov, n);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EINTR) return 0;
+            sg_log(SG_LOG_VERBOSE, "Error writing to client: %s", strerror(errno));
+            client_close_async(c);
+            return -1;
+        }
+        s->stat_io_writes++;
+        c->net_out += (uint64_t)w;
+        s->stat_net_output += (uint64_t)w;
+        size_t left = (size_t)w;
+        if (c->olen > c->osent) {
+            size_t k = c->olen - c->osent;
+            if (left >= k) {
+                left -= k;
+                c->olen = c->osent = 0;
+            } else {
+                c->osent += left;
+                left = 0;
+            }
+        }
+        /* osent now indexes the head block when obuf is empty. */
+        while (left && c->rhead) {
+            rblock *b = c->rhead;
+            size_t k = b->used - c->osent;
+            if (left >= k) {
+                left -= k;
+                c->rbytes -= b->used;
+                c->rhead = b->next;
+                if (!c->rhead) c->rtail = NULL;
+                sg_free(b);
+                c->osent = 0;
+            } else {
+                c->osent += left;
+                left = 0;
+            }
+        }
+        if ((size_t)w < total) return 0; /* socket full */
+    }
+    return 0;
+}
+
+static bool client_has_output(const client *c) {
+    return c->olen > c->osent || c->rhead;
+}
+
+static void write_handler(ev_loop *l, int fd, void *data, int mask) {
+    SG_UNUSED(mask);
+    client *c = data;
+    if (client_write(c) < 0) return;
+    if (!client_has_output(c)) {
+        ev_del(l, fd, EV_WRITABLE);
+        if (c->flags & CL_CLOSE_AFTER_REPLY) client_close_async(c);
+    }
+}
+
+void server_flush_pending_writes(server *s) {
+    client *c = s->pending_writes;
+    s->pending_writes = NULL;
+    while (c) {
+        client *next = c->next_pending;
+        c->flags &= ~CL_PENDING_WRITE;
+        c->next_pending = NULL;
+        if (!(c->flags & CL_CLOSE_ASAP) && c->conn) {
+            if (client_write(c) == 0) {
+                if (client_has_output(c)) {
+                    ev_add(s->loop, c->conn->fd, EV_WRITABLE, client_event, c);
+                } else if (c->flags & CL_CLOSE_AFTER_REPLY) {
+                    client_close_async(c);
+                }
+            }
+        }
+        c = next;
+    }
+}
+
+static void client_event(ev_loop *l, int fd, void *data, int mask) {
+    client *c = data;
+    if (mask & EV_WRITABLE) write_handler(l, fd, c, mask);
+    if ((mask & EV_READABLE) && !(c->flags & CL_CLOSE_ASAP)) read_handler(l, fd, c, mask);
+}
+
+
+void server_free_closed_clients(server *s) {
+    while (s->nto_close) {
+        client *c = s->to_close[s->nto_close - 1];
+        c->flags &= ~CL_FREE_PENDING;
+        s->nto_close--;
+        client_free(c);
+    }
+}
+
+sstr *client_info_line(client *c, sstr *o) {
+    uint64_t now_us = sg_monotonic_us();
+    int64_t now_ms = sg_mstime();
+    char flags[16];
+    int f = 0;
+    if (c->flags & CL_MONITOR) flags[f++] = 'O';
+    if (c->flags & CL_CLOSE_AFTER_REPLY) flags[f++] = 'c';
+    if (c->flags & CL_CLOSE_ASAP) flags[f++] = 'A';
+    if (c->flags & CL_NO_EVICT) flags[f++] = 'e';
+    if (!f) flags[f++] = 'N';
+    flags[f] = '\0';
+    size_t blocks = 0;
+    for (rblock *b = c->rhead; b; b = b->next) blocks++;
+    const char *cmd = c->lastcmd ? c->lastcmd->fullname : "NULL";
+    size_t tot = sizeof(client) + c->qcap + c->rbytes + blocks * sizeof(rblock);
+    o = sstr_catfmt(o,
+                    "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=%d "
+                    "sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=0 "
+                    "multi-mem=0 rbs=%zu rbp=%zu obl=%zu oll=%zu omem=%zu tot-mem=%zu "
+                    "events=r%s cmd=%s user=default redir=-1 resp=%d lib-name=%s lib-ver=%s",
+                    (unsigned long long)c->id, c->addr, c->laddr, c->conn ? c->conn->fd : -1,
+                    c->name ? c->name->buf : "", (long long)((now_ms - c->ctime_ms) / 1000),
+                    (long long)((now_us - c->last_interaction_us) / 1000000), flags, c->dbid,
+                    c->qlen, c->qcap > c->qlen ? c->qcap - c->qlen : 0, c->qcap, c->qbuf_peak,
+                    c->olen, blocks, c->rbytes, tot,
+                    client_has_output(c) ? "w" : "", cmd, c->resp,
+                    c->lib_name ? c->lib_name->buf : "", c->lib_ver ? c->lib_ver->buf : "");
+    return o;
+}

@@ -1,0 +1,247 @@
+/*
+ * server: the process. Clients and their buffers, the dispatcher, the
+ * configuration table, introspection commands, the periodic cron.
+ *
+ * Command handlers (here and in src/types/) have the signature
+ * `void <id>_command(client *c)` where <id> is the row's id in
+ * src/cmd/commands.def; they read c->argv/c->argvlen, work on c->db through
+ * the keyspace API, and answer through the reply_* functions below. The
+ * dispatcher has already applied arity, authentication, OOM and loading
+ * checks from the command's row, so a handler does only its own work.
+ *
+ * There is one struct server per process (srv), passed around as c->srv;
+ * nothing below this layer sees it.
+ */
+#ifndef SURGE_SERVER_H
+#define SURGE_SERVER_H
+
+#include "../base/base.h"
+#include "../cmd/cmd.h"
+#include "../keyspace/keyspace.h"
+#include "../net/net.h"
+#include "../resp/resp.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SURGE_VERSION "0.1.0"
+#define SURGE_REDIS_VERSION "7.0.15" /* the Redis version whose behaviour we follow */
+#define CLIENT_OBUF_SIZE (16 * 1024)
+#define CLIENT_READ_SIZE (16 * 1024)
+#define MAX_LISTENERS 16
+
+/* Pre-authentication caps (RELIABILITY.md): unauthenticated clients get far
+ * lower limits than authenticated ones. */
+#define UNAUTH_MAX_ARGS 10
+#define UNAUTH_MAX_BULK 16384
+#define UNAUTH_MAX_QUERYBUF (1024 * 1024)
+#define UNAUTH_MAX_OUTPUT (64 * 1024)
+
+enum client_flag {
+    CL_CLOSE_AFTER_REPLY = 1 << 0, /* QUIT, protocol error: flush then close */
+    CL_CLOSE_ASAP = 1 << 1,        /* close at the next opportunity, no flush */
+    CL_PENDING_WRITE = 1 << 2,     /* queued in srv->pending_writes */
+    CL_MONITOR = 1 << 3,
+    CL_REPLY_OFF = 1 << 4,
+    CL_REPLY_SKIP = 1 << 5,      /* skip the reply of the current command */
+    CL_REPLY_SKIP_NEXT = 1 << 6, /* set by CLIENT REPLY SKIP for the next one */
+    CL_NO_EVICT = 1 << 7,
+    CL_AUTHENTICATED = 1 << 8,
+    CL_FREE_PENDING = 1 << 9, /* in the close list */
+    CL_EXECUTING = 1 << 10,
+    CL_PROTECTED_CLOSE = 1 << 11,
+};
+
+typedef struct rblock {
+    struct rblock *next;
+    size_t size, used;
+    char buf[];
+} rblock;
+
+typedef struct server server;
+
+typedef struct client {
+    uint64_t id;
+    server *srv;
+    conn *conn;
+    int flags;
+    int resp;   /* 2 or 3 */
+    int dbid;
+    kdb *db;    /* refreshed from dbid before each command (SWAPDB) */
+    /* query buffer and parser */
+    char *qbuf;
+    size_t qlen, qcap;
+    size_t qbuf_peak;
+    resp_parser parser;
+    /* the command being executed */
+    int argc;
+    char **argv;
+    size_t *argvlen;
+    int argv_cap;
+    const cmd_def *cmd, *lastcmd;
+    /* replies: a fixed buffer, then a list of blocks */
+    char obuf[CLIENT_OBUF_SIZE];
+    size_t olen;    /* bytes in obuf */
+    size_t osent;   /* bytes of obuf (then of the head block) already written */
+    rblock *rhead, *rtail;
+    size_t rbytes;  /* bytes held in blocks */
+    uint64_t obuf_soft_since_ms; /* when the soft limit was first exceeded */
+    /* identity */
+    sstr *name;
+    sstr *lib_name, *lib_ver;
+    char addr[64];
+    char laddr[64];
+    bool local;
+    int64_t ctime_ms;
+    uint64_t last_interaction_us;
+    struct client *next_pending;
+    struct client *prev, *next; /* all clients */
+    uint64_t net_in, net_out;
+    uint64_t commands_processed;
+    bool pending_cmd; /* a parsed command waits for CLIENT UNPAUSE */
+} client;
+
+typedef struct cmd_stats {
+    uint64_t calls, usec, rejected, failed;
+} cmd_stats;
+
+typedef struct err_stat {
+    char name[32];
+    uint64_t count;
+    struct err_stat *next;
+} err_stat;
+
+struct server {
+    ev_loop *loop;
+    keyspace *ks;
+    int listeners[MAX_LISTENERS];
+    int nlisteners;
+    client *clients; /* doubly linked */
+    uint64_t nclients;
+    uint64_t next_client_id;
+    client *pending_writes;
+    client **to_close;
+    size_t nto_close, to_close_cap;
+    client **monitors;
+    size_t nmonitors, monitors_cap;
+    client **by_fd; /* fd -> client, for the event loop */
+    int by_fd_size;
+    bool shutdown_asap;
+    int shutdown_signal;
+    int exit_code;
+    /* pause */
+    int64_t pause_until_ms;
+    bool pause_writes_only;
+    bool paused;
+    bool resume_clients; /* resume held commands in before-sleep */
+    uint64_t dirty;      /* changes since start (no persistence yet) */
+    /* stats */
+    int64_t start_ms;
+    uint64_t start_us;
+    char run_id[41];
+    uint64_t stat_numcommands, stat_numconnections, stat_rejected_conn;
+    uint64_t stat_net_input, stat_net_output;
+    uint64_t stat_unexpected_error_replies, stat_total_error_replies;
+    uint64_t stat_client_qbuf_limit_disconnections, stat_client_outbuf_limit_disconnections;
+    uint64_t stat_io_reads, stat_io_writes;
+    size_t peak_memory;
+    int64_t peak_memory_time;
+    cmd_stats cstats[CMDID__COUNT];
+    err_stat *errors;
+    uint64_t errors_count;
+    uint64_t cron_loops;
+    int64_t cached_ms;
+    /* instantaneous ops */
+    uint64_t inst_last_cmds, inst_last_in, inst_last_out;
+    uint64_t inst_last_us;
+    double inst_ops, inst_in_kbps, inst_out_kbps;
+    /* config file */
+    char *config_file;
+    char executable[1024];
+};
+
+extern server *srv; /* the one server; only main.c and signal handlers use it */
+
+/* ---- replies ---- */
+void reply_raw(client *c, const void *p, size_t n);
+void reply_status(client *c, const char *s); /* "+s\r\n" */
+void reply_ok(client *c);
+/* msg starts with the error code: "ERR syntax error", "WRONGTYPE ...".
+ * \r and \n inside are replaced so the reply stays one frame. */
+void reply_error(client *c, const char *msg);
+void reply_errorf(client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void reply_int(client *c, long long v);
+void reply_bulk(client *c, const void *p, size_t n);
+void reply_bulk_cstr(client *c, const char *s);
+void reply_bulk_ll(client *c, long long v);
+void reply_null(client *c);       /* $-1 / _ */
+void reply_null_array(client *c); /* *-1 / _ */
+void reply_array(client *c, long long n);
+void reply_map(client *c, long long n); /* n pairs */
+void reply_set(client *c, long long n);
+void reply_double(client *c, double d);
+void reply_bool(client *c, bool v);
+void reply_verbatim(client *c, const char *p, size_t n, const char *ext);
+void reply_help(client *c, const char *cmdname, const char *const *lines);
+void reply_syntax_error(client *c);
+void reply_subcommand_error(client *c);
+void reply_wrongtype(client *c);
+
+/* Common error texts (Redis's). */
+#define ERR_SYNTAX "ERR syntax error"
+#define ERR_NOT_INT "ERR value is not an integer or out of range"
+#define ERR_NOT_FLOAT "ERR value is not a valid float"
+#define ERR_WRONGTYPE "WRONGTYPE Operation against a key holding the wrong kind of value"
+#define ERR_NO_KEY "ERR no such key"
+#define ERR_OOM "OOM command not allowed when used memory > 'maxmemory'."
+#define ERR_OVERFLOW "ERR increment or decrement would overflow"
+#define ERR_STRING_TOO_BIG "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+#define ERR_DB_INDEX "ERR DB index is out of range"
+
+/* ---- argument helpers (reply the error themselves: _or_reply) ---- */
+bool arg_ll_or_reply(client *c, int i, long long *v, const char *err);
+bool arg_ll_range_or_reply(client *c, int i, long long *v, long long min, long long max,
+                           const char *err);
+bool arg_ld_or_reply(client *c, int i, long double *v, const char *err);
+bool arg_is(const client *c, int i, const char *word); /* case-insensitive */
+/* Looks the key up for writing/reading and checks its type; replies
+ * WRONGTYPE and returns NULL with *wrong set when the type differs. */
+kentry *lookup_read_typed(client *c, int i, int type, kref *ref, bool *wrong);
+kentry *lookup_write_typed(client *c, int i, int type, kref *ref, bool *wrong);
+
+/* ---- server services for handlers ---- */
+void server_key_modified(client *c, kdb *db, const char *key, size_t klen);
+void server_dirty(server *s, long long n);
+bool server_oom(const server *s);
+
+/* ---- clients ---- */
+client *client_create(server *s, conn *cn, const char *ip, int port);
+void client_close_async(client *c);
+void client_free(client *c);
+size_t client_output_bytes(const client *c);
+sstr *client_info_line(client *c, sstr *out);
+bool client_auth_required(const client *c);
+
+/* ---- dispatch ---- */
+/* Returns false if the command was held back by CLIENT PAUSE. */
+bool dispatch_command(client *c);
+void client_process_pending_input(client *c);
+void server_flush_pending_writes(server *s);
+void server_free_closed_clients(server *s);
+void server_init_handlers(void);
+bool server_has_handler(const cmd_def *d);
+void feed_monitors(client *c);
+
+/* ---- config ---- */
+int config_load_file(const char *path, char *err, size_t errlen);
+int config_apply_arg(const char *name, int argc, char **argv, char *err, size_t errlen);
+void config_apply_settings(server *s); /* pushes config into keyspace etc. */
+void config_write_markdown(FILE *out);
+
+/* ---- cron ---- */
+void server_cron(ev_loop *l, void *data);
+void server_before_sleep(ev_loop *l, void *data);
+void server_shutdown(server *s, bool nosave);
+sstr *server_info(server *s, client *c, int argc, char **argv, size_t *argvlen);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * Helpers shared by command handlers: argument parsing that replies its own
+ * errors (the _or_reply convention), typed lookups, and the hooks that
+ * record that a key changed.
+ */
+#include "config.h"
+#include "server.h"
+
+#include <string.h>
+#include <strings.h>
+
+bool arg_ll_or_reply(client *c, int i, long long *v, const char *err) {
+    if (sg_str2ll(c->argv[i], c->argvlen[i], v)) return true;
+    reply_error(c, err ? err : ERR_NOT_INT);
+    return false;
+}
+
+bool arg_ll_range_or_reply(client *c, int i, long long *v, long long min, long long max,
+                           const char *err) {
+    if (!arg_ll_or_reply(c, i, v, err)) return false;
+    if (*v < min || *v > max) {
+        reply_error(c, err ? err : ERR_NOT_INT);
+        return false;
+    }
+    return true;
+}
+
+bool arg_ld_or_reply(client *c, int i, long double *v, const char *err) {
+    if (sg_str2ld(c->argv[i], c->argvlen[i], v)) return true;
+    reply_error(c, err ? err : ERR_NOT_FLOAT);
+    return false;
+}
+
+bool arg_is(const client *c, int i, const char *word) {
+    return i < c->argc && !strcasecmp(c->argv[i], word) && strlen(word) == c->argvlen[i];
+}
+
+kentry *lookup_read_typed(client *c, int i, int type, kref *ref, bool *wrong) {
+    kentry *e = kdb_lookup_read(c->db, c->argv[i], c->argvlen[i], ref, 0);
+    *wrong = false;
+    if (e && kentry_type(e) != type) {
+        *wrong = true;
+        reply_wrongtype(c);
+        return NULL;
+    }
+    return e;
+}
+
+kentry *lookup_write_typed(client *c, int i, int type, kref *ref, bool *wrong) {
+    kentry *e = kdb_lookup_write(c->db, c->argv[i], c->argvlen[i], ref);
+    *wrong = false;
+    if (e && kentry_type(e) != type) {
+        *wrong = true;
+        reply_wrongtype(c);
+        return NULL;
+    }
+    return e;
+}
+
+void server_key_modified(client *c, kdb *db, const char *key, size_t klen) {
+    /* WATCH and client-side caching hook in here (data types issue). */
+    SG_UNUSED(c);
+    SG_UNUSED(db);
+    SG_UNUSED(key);
+    SG_UNUSED(klen);
+}
+
+void server_dirty(server *s, long long n) {
+    s->dirty += (uint64_t)n;
+}
+
+bool server_oom(const server *s) {
+    SG_UNUSED(s);
+    return cfg.maxmemory && sg_used_memory() > cfg.maxmemory;
+}
