@@ -103,9 +103,13 @@ def main():
                 raise SystemExit(f"unknown subcommand {full}")
 
 
+# Flags Redis keeps out of COMMAND's output but applies (enable-debug-command).
+HIDDEN_FLAGS = {"debug": ["protected"]}
+
+
 def emit(kind, parent, name, info, doc):
     ident = name.replace("|", "_").replace("-", "_")
-    flags = "|".join("CF_" + s(f).upper() for f in info[2]) or "0"
+    flags = "|".join("CF_" + s(f).upper() for f in list(info[2]) + HIDDEN_FLAGS.get(name, [])) or "0"
     acl = "|".join("ACL_" + s(a)[1:].upper() for a in info[6]) or "0"
     tips = " ".join(s(t) for t in info[7])
     ks = keyspec_str(info[8])

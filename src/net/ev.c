@@ -24,6 +24,7 @@ struct ev_loop {
     ev_hook_fn *before_sleep;
     void *before_sleep_data;
     bool stop;
+    int period_ms;
     uint64_t iterations;
 };
 
@@ -85,6 +86,10 @@ void ev_set_before_sleep(ev_loop *l, ev_hook_fn *fn, void *data) {
     l->before_sleep_data = data;
 }
 
+void ev_set_period(ev_loop *l, int period_ms) {
+    l->period_ms = period_ms > 0 ? period_ms : 1;
+}
+
 void ev_stop(ev_loop *l) {
     l->stop = true;
 }
@@ -94,7 +99,8 @@ uint64_t ev_iterations(const ev_loop *l) {
 }
 
 void ev_run(ev_loop *l, int period_ms, ev_hook_fn *tick, void *tick_data) {
-    uint64_t next_tick = sg_monotonic_us() + (uint64_t)period_ms * 1000;
+    l->period_ms = period_ms > 0 ? period_ms : 1;
+    uint64_t next_tick = sg_monotonic_us() + (uint64_t)l->period_ms * 1000;
     while (!l->stop) {
         l->iterations++;
         if (l->before_sleep) l->before_sleep(l, l->before_sleep_data);
@@ -115,7 +121,7 @@ void ev_run(ev_loop *l, int period_ms, ev_hook_fn *tick, void *tick_data) {
         }
         now = sg_monotonic_us();
         if (now >= next_tick) {
-            next_tick = now + (uint64_t)period_ms * 1000;
+            next_tick = now + (uint64_t)l->period_ms * 1000;
             if (tick) tick(l, tick_data);
         }
     }

@@ -454,6 +454,7 @@ static void debug_populate(client *c) {
             vl = (size_t)size;
         }
         kdb_add(c->db, kentry_new_str(key->buf, key->len, v, vl, ENC_EMBSTR, -1));
+        server_key_modified(c, c->db, key->buf, key->len); /* as Redis; no dirty++ */
     }
     sg_free(val);
     sstr_free(key);

@@ -31,9 +31,9 @@
  * replication: role:master, connected_slaves:0; no pub/sub yet:
  * pubsub_channels:0 ...). Fields that would need a number Surge does not
  * track are left out rather than made up: used_memory_startup (the server
- * does not record its memory after start-up), rdb_changes_since_last_save
- * (no dirty counter), the allocator_* family (libc malloc exposes no arena
- * statistics), latencystats (no per-command histograms).
+ * does not record its memory after start-up), the allocator_* family (libc
+ * malloc exposes no arena statistics), latencystats (no per-command
+ * histograms).
  *
  * Memory accounting. used_memory is the exact sum of live allocations
  * (base/alloc.c). The overhead is what client connections hold (query
@@ -246,17 +246,20 @@ static sstr *gen_memory(server *s, sstr *o) {
 }
 
 static sstr *gen_persistence(server *s, sstr *o) {
-    SG_UNUSED(s);
-    /* Surge keeps no RDB or AOF: these are facts, not placeholders. */
-    return sstr_catfmt(o, "loading:0\r\n"
-                          "async_loading:0\r\n"
-                          "rdb_bgsave_in_progress:0\r\n"
-                          "rdb_saves:0\r\n"
-                          "aof_enabled:0\r\n"
-                          "aof_rewrite_in_progress:0\r\n"
-                          "aof_rewrite_scheduled:0\r\n"
-                          "aof_rewrites:0\r\n"
-                          "module_fork_in_progress:0\r\n");
+    /* Surge keeps no RDB or AOF: these are facts, not placeholders. Nothing
+     * was ever saved, so the changes since the last save are all of them. */
+    return sstr_catfmt(o,
+                       "loading:0\r\n"
+                       "async_loading:0\r\n"
+                       "rdb_changes_since_last_save:%llu\r\n"
+                       "rdb_bgsave_in_progress:0\r\n"
+                       "rdb_saves:0\r\n"
+                       "aof_enabled:0\r\n"
+                       "aof_rewrite_in_progress:0\r\n"
+                       "aof_rewrite_scheduled:0\r\n"
+                       "aof_rewrites:0\r\n"
+                       "module_fork_in_progress:0\r\n",
+                       (unsigned long long)s->dirty);
 }
 
 static sstr *gen_stats(server *s, sstr *o) {

@@ -44,7 +44,6 @@ static void accept_handler(ev_loop *l, int fd, void *data, int mask) {
             return;
         }
         net_set_nodelay(cfd);
-        s->stat_numconnections++;
         if (s->nclients >= (uint64_t)cfg.maxclients) {
             static const char msg[] = "-ERR max number of clients reached\r\n";
             if (write(cfd, msg, sizeof(msg) - 1) < 0) { /* best effort */
@@ -77,6 +76,7 @@ static void accept_handler(ev_loop *l, int fd, void *data, int mask) {
             continue;
         }
         conn *cn = conn_plain_new(cfd);
+        s->stat_numconnections++;
         if (!client_create(s, cn, ip, port)) {
             sg_log(SG_LOG_WARNING, "Registering fd event for the new client: %s", strerror(errno));
         }
@@ -124,7 +124,6 @@ static void clients_cron(server *s) {
 }
 
 void server_cron(ev_loop *l, void *data) {
-    SG_UNUSED(l);
     server *s = data;
     s->cron_loops++;
     s->cached_ms = sg_mstime();
@@ -133,7 +132,7 @@ void server_cron(ev_loop *l, void *data) {
     /* Expiry: up to 25% of a tick's time at effort 1, scaled to 40% at 10. */
     uint64_t tick_us = 1000000u / (uint64_t)hz;
     uint64_t budget = tick_us * (uint64_t)(25 + (cfg.active_expire_effort - 1) * 15 / 9) / 100;
-    ks_active_expire(s->ks, budget);
+    if (!debug_active_expire_disabled) ks_active_expire(s->ks, budget);
     ks_rehash_step(s->ks, 1000);
     ks_background_step(s->ks, 2000);
     clients_cron(s);
@@ -143,6 +142,7 @@ void server_cron(ev_loop *l, void *data) {
         s->peak_memory = used;
         s->peak_memory_time = s->cached_ms;
     }
+    ev_set_period(l, 1000 / hz);
     if (s->paused && s->pause_until_ms && s->cached_ms >= s->pause_until_ms) {
         s->paused = false;
         for (client *c = s->clients; c; c = c->next) client_process_pending_input(c);
@@ -366,6 +366,7 @@ int main(int argc, char **argv) {
            SURGE_VERSION, (int)getpid(), cfg.port, cfg.bind, cfg.databases, cfg.dir,
            cfg.maxmemory, cfg.maxmemory_policy, cfg.maxclients,
            cfg.requirepass && cfg.requirepass[0] ? "set" : "unset");
+    srv->startup_memory = sg_used_memory();
     sg_log(SG_LOG_NOTICE, "Ready to accept connections tcp");
     ev_set_before_sleep(srv->loop, server_before_sleep, srv);
     int hz = cfg.hz < 1 ? 1 : cfg.hz > 500 ? 500 : (int)cfg.hz;

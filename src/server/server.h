@@ -135,6 +135,7 @@ struct server {
     bool paused;
     bool resume_clients; /* resume held commands in before-sleep */
     uint64_t dirty;      /* changes since start (no persistence yet) */
+    size_t startup_memory; /* used_memory once initialized */
     /* stats */
     int64_t start_ms;
     uint64_t start_us;
@@ -160,7 +161,8 @@ struct server {
     char executable[1024];
 };
 
-extern server *srv; /* the one server; only main.c and signal handlers use it */
+extern server *srv;
+extern int debug_active_expire_disabled; /* DEBUG SET-ACTIVE-EXPIRE 0 */ /* the one server; only main.c and signal handlers use it */
 
 /* ---- replies ---- */
 void reply_raw(client *c, const void *p, size_t n);
