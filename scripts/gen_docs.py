@@ -102,8 +102,9 @@ def commands_md(surge_bin):
                 impl += ok
                 body.append(f"| `{name.upper()}` | {'implemented' if ok else 'missing'} | {summ} |")
         body.append("")
-    extra = sorted(set(n for n in mine for s in (mine[n] or [n]) if s not in
-                       set(x for v in ref.values() for x in v) | set(ref)))
+    ref_all = set(ref) | {s for subs in ref.values() for s in subs}
+    mine_all = set(mine) | {s for subs in mine.values() for s in subs}
+    extra = sorted(mine_all - ref_all)
     lines.append(f"{impl} of {total} Redis 7.0 commands and subcommands are implemented.")
     lines.append("")
     if extra:
