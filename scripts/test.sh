@@ -8,6 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
+echo "== format (.clang-format)"
+clang-format --dry-run --Werror src/*/*.c src/*/*.h
 scripts/build.sh release
 scripts/build.sh asan
 PY=/usr/bin/python3

@@ -28,9 +28,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define SG_UNUSED(x) ((void)(x))
-#define SG_LIKELY(x) __builtin_expect(!!(x), 1)
-#define SG_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define SG_UNUSED(x)    ((void)(x))
+#define SG_LIKELY(x)    __builtin_expect(!!(x), 1)
+#define SG_UNLIKELY(x)  __builtin_expect(!!(x), 0)
 #define SG_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Cheap assertion that stays on in release builds and says where it broke. */
@@ -65,17 +65,17 @@ typedef struct sstr {
 
 sstr *sstr_new(const void *p, size_t n);
 sstr *sstr_new_cap(size_t cap);
-sstr *sstr_cat(sstr *s, const void *p, size_t n);           /* may move s */
+sstr *sstr_cat(sstr *s, const void *p, size_t n); /* may move s */
 sstr *sstr_catfmt(sstr *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-sstr *sstr_grow_zero(sstr *s, size_t newlen);               /* pads with zeros */
-sstr *sstr_reserve(sstr *s, size_t extra);                   /* cap >= len+extra */
+sstr *sstr_grow_zero(sstr *s, size_t newlen); /* pads with zeros */
+sstr *sstr_reserve(sstr *s, size_t extra);    /* cap >= len+extra */
 void sstr_free(sstr *s);
 static inline size_t sstr_alloc_size(const sstr *s) {
     return sg_alloc_size(s);
 }
 
 /* ---- numbers ------------------------------------------------------------- */
-#define SG_LONG_STR_SIZE 21
+#define SG_LONG_STR_SIZE    21
 #define SG_MAX_DOUBLE_CHARS 5120
 /* Redis's string2ll: exact decimal int64, no spaces, no '+', no leading zeros
  * ("0" is fine, "-0" is not). Returns 1 on success. */
@@ -85,7 +85,7 @@ int sg_str2ull(const char *s, size_t len, unsigned long long *out);
 int sg_str2ld(const char *s, size_t len, long double *out);
 /* Whole-string double parse as Redis's getDoubleFromObject (accepts inf). */
 int sg_str2d(const char *s, size_t len, double *out);
-int sg_ll2str(char *dst, size_t dstlen, long long v);  /* returns length */
+int sg_ll2str(char *dst, size_t dstlen, long long v); /* returns length */
 int sg_ull2str(char *dst, size_t dstlen, unsigned long long v);
 /* Human formatting of long double as INCRBYFLOAT does (%.17Lf, trailing
  * zeros removed). Returns length, 0 on failure. */
@@ -114,8 +114,8 @@ uint64_t sg_crc64(uint64_t crc, const void *p, size_t n);
 unsigned sg_key_slot(const char *key, size_t len);
 
 /* ---- time ----------------------------------------------------------------- */
-int64_t sg_ustime(void);    /* wall clock, microseconds since the epoch */
-int64_t sg_mstime(void);    /* wall clock, milliseconds since the epoch */
+int64_t sg_ustime(void); /* wall clock, microseconds since the epoch */
+int64_t sg_mstime(void); /* wall clock, milliseconds since the epoch */
 uint64_t sg_monotonic_us(void);
 
 /* ---- randomness -------------------------------------------------------- */

@@ -116,7 +116,8 @@ __attribute__((constructor)) static void crc_tables_init(void) {
 uint16_t sg_crc16(const void *p, size_t n) {
     const uint8_t *b = p;
     uint16_t crc = 0;
-    for (size_t i = 0; i < n; i++) crc = (uint16_t)((crc << 8) ^ crc16_table[((crc >> 8) ^ b[i]) & 0xff]);
+    for (size_t i = 0; i < n; i++)
+        crc = (uint16_t)((crc << 8) ^ crc16_table[((crc >> 8) ^ b[i]) & 0xff]);
     return crc;
 }
 

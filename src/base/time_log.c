@@ -111,9 +111,12 @@ void sg_logv(int level, const char *fmt, va_list ap) {
                 (long long)tv.tv_sec, (int)(tv.tv_usec / 1000), (int)getpid(), names[level]);
         for (const char *p = msg; *p; p++) {
             unsigned char c = (unsigned char)*p;
-            if (c == '"' || c == '\\') fprintf(out, "\\%c", c);
-            else if (c < 0x20) fprintf(out, "\\u%04x", c);
-            else fputc(c, out);
+            if (c == '"' || c == '\\')
+                fprintf(out, "\\%c", c);
+            else if (c < 0x20)
+                fprintf(out, "\\u%04x", c);
+            else
+                fputc(c, out);
         }
         fputs("\"}\n", out);
     } else {

@@ -32,7 +32,7 @@ const char *const cmd_ks_flag_names[KS_BIT__COUNT] = {
 };
 
 static cmd_def table[CMDID__COUNT] = {
-#define ROW(id_, parent_, name_, arity_, flags_, acl_, first_, last_, step_, ks_, tips_, group_,    \
+#define ROW(id_, parent_, name_, arity_, flags_, acl_, first_, last_, step_, ks_, tips_, group_,   \
             since_, cplx_, summary_)                                                               \
     [CMDID_##id_] = {.id = CMDID_##id_,                                                            \
                      .name = name_,                                                                \
@@ -49,8 +49,8 @@ static cmd_def table[CMDID__COUNT] = {
                      .since = since_,                                                              \
                      .complexity = cplx_,                                                          \
                      .summary = summary_},
-#define CMD(id, ...) ROW(id, "", __VA_ARGS__)
-#define CONTAINER(id, ...) ROW(id, "", __VA_ARGS__)
+#define CMD(id, ...)         ROW(id, "", __VA_ARGS__)
+#define CONTAINER(id, ...)   ROW(id, "", __VA_ARGS__)
 #define SUB(parent, id, ...) ROW(id, #parent "|", __VA_ARGS__)
 #include "commands.def"
 #undef CMD
@@ -60,8 +60,8 @@ static cmd_def table[CMDID__COUNT] = {
 };
 
 static const int parent_of[CMDID__COUNT] = {
-#define CMD(id, ...) [CMDID_##id] = -1,
-#define CONTAINER(id, ...) [CMDID_##id] = -1,
+#define CMD(id, ...)         [CMDID_##id] = -1,
+#define CONTAINER(id, ...)   [CMDID_##id] = -1,
 #define SUB(parent, id, ...) [CMDID_##id] = CMDID_##parent,
 #include "commands.def"
 #undef CMD
@@ -94,16 +94,25 @@ static void parse_args(const char *s, size_t n, cmd_keyspec *ks, bool bs) {
         *eq = 0;
         const char *v = eq + 1;
         if (bs) {
-            if (!strcmp(tok, "index")) ks->bs_index = atoi(v);
-            else if (!strcmp(tok, "keyword")) snprintf(ks->bs_keyword, sizeof(ks->bs_keyword), "%s", v);
-            else if (!strcmp(tok, "startfrom")) ks->bs_startfrom = atoi(v);
+            if (!strcmp(tok, "index"))
+                ks->bs_index = atoi(v);
+            else if (!strcmp(tok, "keyword"))
+                snprintf(ks->bs_keyword, sizeof(ks->bs_keyword), "%s", v);
+            else if (!strcmp(tok, "startfrom"))
+                ks->bs_startfrom = atoi(v);
         } else {
-            if (!strcmp(tok, "lastkey")) ks->fk_lastkey = atoi(v);
-            else if (!strcmp(tok, "keystep") && ks->fk_type == KS_FK_RANGE) ks->fk_keystep = atoi(v);
-            else if (!strcmp(tok, "keystep")) ks->fk_keystep2 = atoi(v);
-            else if (!strcmp(tok, "limit")) ks->fk_limit = atoi(v);
-            else if (!strcmp(tok, "keynumidx")) ks->fk_keynumidx = atoi(v);
-            else if (!strcmp(tok, "firstkey")) ks->fk_firstkey = atoi(v);
+            if (!strcmp(tok, "lastkey"))
+                ks->fk_lastkey = atoi(v);
+            else if (!strcmp(tok, "keystep") && ks->fk_type == KS_FK_RANGE)
+                ks->fk_keystep = atoi(v);
+            else if (!strcmp(tok, "keystep"))
+                ks->fk_keystep2 = atoi(v);
+            else if (!strcmp(tok, "limit"))
+                ks->fk_limit = atoi(v);
+            else if (!strcmp(tok, "keynumidx"))
+                ks->fk_keynumidx = atoi(v);
+            else if (!strcmp(tok, "firstkey"))
+                ks->fk_firstkey = atoi(v);
         }
     }
 }
@@ -123,8 +132,10 @@ static void parse_keyspecs(cmd_def *c) {
         const char *p = s;
         for (int j = 0; j < 5; j++) {
             const char *bar = memchr(p, '|', (size_t)(end - p));
-            if (j < 4) sg_assert(bar);
-            else bar = end;
+            if (j < 4)
+                sg_assert(bar);
+            else
+                bar = end;
             f[j] = p;
             fl[j] = (size_t)(bar - p);
             p = bar + 1;

@@ -93,8 +93,8 @@ extern const char *const cmd_acl_names[ACL_BIT__COUNT];
 
 /* Ids: one per row, CMDID_<id> (e.g. CMDID_get, CMDID_client_list). */
 enum cmd_id {
-#define CMD(id, ...) CMDID_##id,
-#define CONTAINER(id, ...) CMDID_##id,
+#define CMD(id, ...)         CMDID_##id,
+#define CONTAINER(id, ...)   CMDID_##id,
 #define SUB(parent, id, ...) CMDID_##id,
 #include "commands.def"
 #undef CMD
@@ -105,9 +105,10 @@ enum cmd_id {
 
 /* Key spec flags (Redis 7 names). */
 #define KS_FLAG_LIST(X)                                                                            \
-    X(RO, "RO") X(RW, "RW") X(OW, "OW") X(RM, "RM") X(ACCESS, "access") X(UPDATE, "update")       \
-        X(INSERT, "insert") X(DELETE, "delete") X(NOT_KEY, "not_key")                              \
-            X(INCOMPLETE, "incomplete") X(VARIABLE_FLAGS, "variable_flags")
+    X(RO, "RO")                                                                                    \
+    X(RW, "RW") X(OW, "OW") X(RM, "RM") X(ACCESS, "access") X(UPDATE, "update")                    \
+        X(INSERT, "insert") X(DELETE, "delete") X(NOT_KEY, "not_key") X(INCOMPLETE, "incomplete")  \
+            X(VARIABLE_FLAGS, "variable_flags")
 enum {
 #define X(sym, name) KS_BIT_##sym,
     KS_FLAG_LIST(X)
@@ -122,11 +123,11 @@ enum { KS_FK_RANGE, KS_FK_KEYNUM, KS_FK_UNKNOWN };
 typedef struct cmd_keyspec {
     uint32_t flags; /* 1 << KS_BIT_* */
     int bs_type;
-    int bs_index;           /* INDEX: position of the first key */
-    char bs_keyword[24];    /* KEYWORD: search for this word... */
-    int bs_startfrom;       /* ...starting here (negative: from the end) */
+    int bs_index;        /* INDEX: position of the first key */
+    char bs_keyword[24]; /* KEYWORD: search for this word... */
+    int bs_startfrom;    /* ...starting here (negative: from the end) */
     int fk_type;
-    int fk_lastkey, fk_keystep, fk_limit;      /* RANGE */
+    int fk_lastkey, fk_keystep, fk_limit;       /* RANGE */
     int fk_keynumidx, fk_firstkey, fk_keystep2; /* KEYNUM */
 } cmd_keyspec;
 
@@ -173,7 +174,7 @@ typedef struct cmd_argv_view {
     const char *const *argv;
     const size_t *lens;
 } cmd_argv_view;
-int cmd_get_keys(const cmd_def *c, int argc, const char *const *argv, const size_t *lens,
-                 int *pos, uint32_t *flags, int max);
+int cmd_get_keys(const cmd_def *c, int argc, const char *const *argv, const size_t *lens, int *pos,
+                 uint32_t *flags, int max);
 
 #endif

@@ -30,13 +30,16 @@ const ks_type_ops *ks_type(int type) {
 const char *ks_encoding_name(int type, int enc) {
     if (type == OBJ_STRING) {
         switch (enc) {
-        case ENC_INT: return "int";
-        case ENC_EMBSTR: return "embstr";
-        default: return "raw";
+        case ENC_INT:
+            return "int";
+        case ENC_EMBSTR:
+            return "embstr";
+        default:
+            return "raw";
         }
     }
-    static const char *names[] = {"raw", "int", "embstr", "hashtable", "quicklist", "ziplist",
-                                  "intset", "skiplist", "listpack", "stream"};
+    static const char *names[] = {"raw",     "int",    "embstr",   "hashtable", "quicklist",
+                                  "ziplist", "intset", "skiplist", "listpack",  "stream"};
     return enc >= 0 && (size_t)enc < SG_ARRAY_LEN(names) ? names[enc] : "unknown";
 }
 

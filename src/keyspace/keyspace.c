@@ -41,11 +41,11 @@
 
 #include <string.h>
 
-#define KT_MIN_CAP 4
+#define KT_MIN_CAP     4
 #define KT_SYNC_RESIZE 4096
-#define KT_STEP 16
-#define LFU_INIT_VAL 5
-#define EVPOOL_SIZE 16
+#define KT_STEP        16
+#define LFU_INIT_VAL   5
+#define EVPOOL_SIZE    16
 
 struct kdb {
     keyspace *ks;
@@ -76,7 +76,7 @@ struct keyspace {
     ktable *rehashing; /* tables in an incremental resize */
     int no_resize;     /* >0 while iterating cells in place */
     int expire_db;
-    ktable **lazy;     /* detached tables waiting to be freed */
+    ktable **lazy; /* detached tables waiting to be freed */
     size_t nlazy, lazycap;
     uint64_t lazy_pending; /* entries in them */
     evcand pool[EVPOOL_SIZE];
@@ -372,8 +372,10 @@ uint64_t kdb_slot_size(const kdb *db, unsigned slot) {
 }
 
 static inline void bit_set(uint64_t *bm, unsigned i, bool on) {
-    if (on) bm[i >> 6] |= 1ULL << (i & 63);
-    else bm[i >> 6] &= ~(1ULL << (i & 63));
+    if (on)
+        bm[i >> 6] |= 1ULL << (i & 63);
+    else
+        bm[i >> 6] &= ~(1ULL << (i & 63));
 }
 
 /* Next set bit at or after i, or SG_SLOTS. */
@@ -435,8 +437,10 @@ uint64_t ks_idle_ms(keyspace *ks, const kentry *e) {
 }
 
 static void entry_init_lru(keyspace *ks, kentry *e) {
-    if (policy_lfu(ks)) kentry_set_lru(e, (lfu_minutes(ks) << 8) | LFU_INIT_VAL);
-    else kentry_set_lru(e, lru_clock(ks));
+    if (policy_lfu(ks))
+        kentry_set_lru(e, (lfu_minutes(ks) << 8) | LFU_INIT_VAL);
+    else
+        kentry_set_lru(e, lru_clock(ks));
 }
 
 void kdb_touch(kdb *db, kentry *e) {
@@ -501,8 +505,10 @@ static kentry *lookup(kdb *db, const char *key, size_t klen, kref *ref, int flag
 kentry *kdb_lookup_read(kdb *db, const char *key, size_t klen, kref *ref, int flags) {
     kentry *e = lookup(db, key, klen, ref, flags);
     if (!(flags & LOOKUP_NOSTATS)) {
-        if (e) db->ks->stats.hits++;
-        else db->ks->stats.misses++;
+        if (e)
+            db->ks->stats.hits++;
+        else
+            db->ks->stats.misses++;
     }
     return e;
 }
@@ -767,7 +773,8 @@ uint64_t kdb_scan(kdb *db, uint64_t cursor, size_t count, kdb_visit_fn *fn, void
  * want_ttl). NULL if none found in the table. */
 static uintptr_t *kt_random_cell(ktable *t, bool want_ttl) {
     int i = 0;
-    if (kt_resizing(t) && t->used[1] && (t->used[0] == 0 || sg_rand64() % kt_count(t) >= t->used[0]))
+    if (kt_resizing(t) && t->used[1] &&
+        (t->used[0] == 0 || sg_rand64() % kt_count(t) >= t->used[0]))
         i = 1;
     uint64_t mask = t->mask[i];
     uint64_t p = sg_rand64() & mask;
@@ -831,8 +838,10 @@ static uint64_t expire_slot_cells(kdb *db, unsigned slot, uint64_t *sampled) {
         }
     }
     ks->no_resize--;
-    if (kt_count(t) == 0) slot_maybe_free(db, slot);
-    else slot_update_bits(db, slot);
+    if (kt_count(t) == 0)
+        slot_maybe_free(db, slot);
+    else
+        slot_update_bits(db, slot);
     return expired;
 }
 
@@ -881,11 +890,15 @@ out:
 static uint64_t evict_score(keyspace *ks, const kentry *e) {
     switch (ks->set.policy) {
     case KS_POLICY_ALLKEYS_LRU:
-    case KS_POLICY_VOLATILE_LRU: return ks_idle_ms(ks, e);
+    case KS_POLICY_VOLATILE_LRU:
+        return ks_idle_ms(ks, e);
     case KS_POLICY_ALLKEYS_LFU:
-    case KS_POLICY_VOLATILE_LFU: return 255 - ks_lfu_freq(ks, e);
-    case KS_POLICY_VOLATILE_TTL: return UINT64_MAX - (uint64_t)kentry_expire(e);
-    default: return 0;
+    case KS_POLICY_VOLATILE_LFU:
+        return 255 - ks_lfu_freq(ks, e);
+    case KS_POLICY_VOLATILE_TTL:
+        return UINT64_MAX - (uint64_t)kentry_expire(e);
+    default:
+        return 0;
     }
 }
 

@@ -48,10 +48,10 @@ typedef struct ktable ktable;
 
 /* Per-type hooks, registered by the layer that implements each type. */
 typedef struct ks_type_ops {
-    const char *name;                      /* TYPE reply: "string", "list", ... */
-    void (*free)(void *ptr, int enc);      /* free the value object */
-    void *(*dup)(const void *ptr, int enc); /* deep copy (COPY) */
-    size_t (*mem)(const void *ptr, int enc);  /* bytes held by the value */
+    const char *name;                        /* TYPE reply: "string", "list", ... */
+    void (*free)(void *ptr, int enc);        /* free the value object */
+    void *(*dup)(const void *ptr, int enc);  /* deep copy (COPY) */
+    size_t (*mem)(const void *ptr, int enc); /* bytes held by the value */
     void (*digest)(const void *ptr, int enc, uint8_t out[20]); /* order-free value digest */
 } ks_type_ops;
 void ks_register_type(int type, const ks_type_ops *ops);
@@ -67,7 +67,7 @@ kentry *kentry_new_ptr(const char *key, size_t klen, int type, int enc, void *pt
  * value moves); the old entry is freed without its value. */
 kentry *kentry_rekey(kentry *e, const char *key, size_t klen);
 kentry *kentry_dup(const kentry *e, const char *key, size_t klen); /* deep copy */
-void kentry_free(kentry *e);                                     /* with the value */
+void kentry_free(kentry *e);                                       /* with the value */
 
 const char *kentry_key(const kentry *e, size_t *len);
 int kentry_type(const kentry *e);
@@ -97,15 +97,22 @@ typedef struct kref {
     unsigned slot;
 } kref;
 
-enum { KS_POLICY_NOEVICTION, KS_POLICY_ALLKEYS_LRU, KS_POLICY_ALLKEYS_LFU,
-       KS_POLICY_ALLKEYS_RANDOM, KS_POLICY_VOLATILE_LRU, KS_POLICY_VOLATILE_LFU,
-       KS_POLICY_VOLATILE_RANDOM, KS_POLICY_VOLATILE_TTL };
+enum {
+    KS_POLICY_NOEVICTION,
+    KS_POLICY_ALLKEYS_LRU,
+    KS_POLICY_ALLKEYS_LFU,
+    KS_POLICY_ALLKEYS_RANDOM,
+    KS_POLICY_VOLATILE_LRU,
+    KS_POLICY_VOLATILE_LFU,
+    KS_POLICY_VOLATILE_RANDOM,
+    KS_POLICY_VOLATILE_TTL
+};
 
 typedef struct ks_settings {
-    int policy;          /* KS_POLICY_* */
-    int lfu_log_factor;  /* lfu-log-factor */
-    int lfu_decay_time;  /* lfu-decay-time, minutes */
-    int samples;         /* maxmemory-samples */
+    int policy;               /* KS_POLICY_* */
+    int lfu_log_factor;       /* lfu-log-factor */
+    int lfu_decay_time;       /* lfu-decay-time, minutes */
+    int samples;              /* maxmemory-samples */
     int active_expire_effort; /* 1..10 */
 } ks_settings;
 
@@ -165,8 +172,8 @@ uint32_t ks_lfu_freq(keyspace *ks, const kentry *e); /* OBJECT FREQ */
 uint64_t ks_idle_ms(keyspace *ks, const kentry *e);  /* OBJECT IDLETIME (ms) */
 bool ks_is_expired(const keyspace *ks, const kentry *e);
 
-void kdb_flush(kdb *db);           /* frees everything now */
-void kdb_flush_async(kdb *db);     /* detaches; freed by ks_background_step */
+void kdb_flush(kdb *db);       /* frees everything now */
+void kdb_flush_async(kdb *db); /* detaches; freed by ks_background_step */
 void ks_swapdb(keyspace *ks, int a, int b);
 /* Frees detached tables a slice at a time; returns true while work is left. */
 bool ks_background_step(keyspace *ks, uint64_t budget_us);

@@ -23,8 +23,8 @@ void ks_digest_mix(uint8_t out[20], const void *p, size_t n);
  * [3..1] 3 high hash bits | [0] entry has a TTL. 0 is an empty cell;
  * KT_TOMB (address 0, non-zero) is a deleted cell, used only in the old
  * table during an incremental resize. */
-#define KT_TTL ((uintptr_t)1)
-#define KT_TOMB ((uintptr_t)2)
+#define KT_TTL     ((uintptr_t)1)
+#define KT_TOMB    ((uintptr_t)2)
 #define KT_PTRMASK ((uintptr_t)0x0000FFFFFFFFFFF0ULL)
 #define KT_TAGMASK ((uintptr_t)0xFFFF00000000000EULL)
 

@@ -35,16 +35,20 @@ int net_listen(const char *addr, int port, int backlog, char *errbuf, size_t err
         struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
         s6->sin6_family = AF_INET6;
         s6->sin6_port = htons((uint16_t)port);
-        if (!strcmp(a, "::*")) s6->sin6_addr = in6addr_any;
-        else if (inet_pton(AF_INET6, a, &s6->sin6_addr) != 1) goto bad;
+        if (!strcmp(a, "::*"))
+            s6->sin6_addr = in6addr_any;
+        else if (inet_pton(AF_INET6, a, &s6->sin6_addr) != 1)
+            goto bad;
         sl = sizeof(*s6);
         family = AF_INET6;
     } else {
         struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
         s4->sin_family = AF_INET;
         s4->sin_port = htons((uint16_t)port);
-        if (!strcmp(a, "*")) s4->sin_addr.s_addr = htonl(INADDR_ANY);
-        else if (inet_pton(AF_INET, a, &s4->sin_addr) != 1) goto bad;
+        if (!strcmp(a, "*"))
+            s4->sin_addr.s_addr = htonl(INADDR_ANY);
+        else if (inet_pton(AF_INET, a, &s4->sin_addr) != 1)
+            goto bad;
         sl = sizeof(*s4);
         family = AF_INET;
     }

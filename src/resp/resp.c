@@ -101,12 +101,24 @@ static int split_inline(resp_parser *p, char *buf, size_t start, size_t end) {
                     char c;
                     i++;
                     switch (buf[i]) {
-                    case 'n': c = '\n'; break;
-                    case 'r': c = '\r'; break;
-                    case 't': c = '\t'; break;
-                    case 'b': c = '\b'; break;
-                    case 'a': c = '\a'; break;
-                    default: c = buf[i]; break;
+                    case 'n':
+                        c = '\n';
+                        break;
+                    case 'r':
+                        c = '\r';
+                        break;
+                    case 't':
+                        c = '\t';
+                        break;
+                    case 'b':
+                        c = '\b';
+                        break;
+                    case 'a':
+                        c = '\a';
+                        break;
+                    default:
+                        c = buf[i];
+                        break;
                     }
                     buf[out++] = c;
                 } else if (buf[i] == '"') {
@@ -132,12 +144,22 @@ static int split_inline(resp_parser *p, char *buf, size_t start, size_t end) {
                     break;
                 }
                 switch (buf[i]) {
-                case ' ': case '\n': case '\r': case '\t': case '\0':
+                case ' ':
+                case '\n':
+                case '\r':
+                case '\t':
+                case '\0':
                     done = 1;
                     break;
-                case '"': inq = 1; break;
-                case '\'': insq = 1; break;
-                default: buf[out++] = buf[i]; break;
+                case '"':
+                    inq = 1;
+                    break;
+                case '\'':
+                    insq = 1;
+                    break;
+                default:
+                    buf[out++] = buf[i];
+                    break;
                 }
                 if (done) break;
             }
@@ -150,7 +172,8 @@ static int split_inline(resp_parser *p, char *buf, size_t start, size_t end) {
 static int parse_inline(resp_parser *p, char *buf, size_t len) {
     char *nl = memchr(buf + p->pos, '\n', len - p->pos);
     if (!nl) {
-        if (len - p->pos > RESP_INLINE_MAX) return fail(p, "Protocol error: too big inline request");
+        if (len - p->pos > RESP_INLINE_MAX)
+            return fail(p, "Protocol error: too big inline request");
         return RESP_NEED_MORE;
     }
     size_t end = (size_t)(nl - buf);

@@ -33,10 +33,10 @@ typedef struct resp_span {
 } resp_span;
 
 typedef struct resp_limits {
-    long long max_args;     /* largest multibulk count accepted */
-    long long max_bulk;     /* largest bulk length accepted */
-    const char *args_err;   /* error text when max_args is exceeded */
-    const char *bulk_err;   /* error text when max_bulk is exceeded */
+    long long max_args;   /* largest multibulk count accepted */
+    long long max_bulk;   /* largest bulk length accepted */
+    const char *args_err; /* error text when max_args is exceeded */
+    const char *bulk_err; /* error text when max_bulk is exceeded */
 } resp_limits;
 
 enum resp_status {

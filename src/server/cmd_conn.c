@@ -18,8 +18,10 @@ void ping_command(client *c) {
         reply_error(c, "ERR wrong number of arguments for 'ping' command");
         return;
     }
-    if (c->argc == 1) reply_status(c, "PONG");
-    else reply_bulk(c, c->argv[1], c->argvlen[1]);
+    if (c->argc == 1)
+        reply_status(c, "PONG");
+    else
+        reply_bulk(c, c->argv[1], c->argvlen[1]);
 }
 
 void echo_command(client *c) {
@@ -50,8 +52,8 @@ void quit_command(client *c) {
 static bool password_ok(const char *p, size_t n) {
     const char *want = cfg.requirepass ? cfg.requirepass : "";
     uint64_t a = sg_hash(p, n), b = sg_hash(want, strlen(want));
-    uint64_t a2 = sg_hash_nocase(p, n) ^ sg_hash(p, n / 2), b2 = sg_hash_nocase(want, strlen(want)) ^
-                                                               sg_hash(want, strlen(want) / 2);
+    uint64_t a2 = sg_hash_nocase(p, n) ^ sg_hash(p, n / 2),
+             b2 = sg_hash_nocase(want, strlen(want)) ^ sg_hash(want, strlen(want) / 2);
     volatile uint64_t diff = (a ^ b) | (a2 ^ b2);
     /* Hash equality of 128 bits stands for equality; lengths must match too. */
     return diff == 0 && n == strlen(want);
@@ -178,8 +180,10 @@ void reset_command(client *c) {
     c->resp = 2;
     sstr_free(c->name);
     c->name = NULL;
-    if (cfg.requirepass && cfg.requirepass[0]) c->flags &= ~CL_AUTHENTICATED;
-    else c->flags |= CL_AUTHENTICATED;
+    if (cfg.requirepass && cfg.requirepass[0])
+        c->flags &= ~CL_AUTHENTICATED;
+    else
+        c->flags |= CL_AUTHENTICATED;
     reply_status(c, "RESET");
 }
 
@@ -194,14 +198,18 @@ void client_setname_command(client *c) {
 }
 
 void client_getname_command(client *c) {
-    if (c->name) reply_bulk(c, c->name->buf, c->name->len);
-    else reply_null(c);
+    if (c->name)
+        reply_bulk(c, c->name->buf, c->name->len);
+    else
+        reply_null(c);
 }
 
 void client_setinfo_command(client *c) {
     sstr **slot;
-    if (!strcasecmp(c->argv[2], "lib-name")) slot = &c->lib_name;
-    else if (!strcasecmp(c->argv[2], "lib-ver")) slot = &c->lib_ver;
+    if (!strcasecmp(c->argv[2], "lib-name"))
+        slot = &c->lib_name;
+    else if (!strcasecmp(c->argv[2], "lib-ver"))
+        slot = &c->lib_ver;
     else {
         reply_errorf(c, "ERR Unrecognized option '%s'", c->argv[2]);
         return;
@@ -276,8 +284,10 @@ void client_info_command(client *c) {
 }
 
 static void kill_client(client *self, client *x) {
-    if (x == self) self->flags |= CL_CLOSE_AFTER_REPLY;
-    else client_close_async(x);
+    if (x == self)
+        self->flags |= CL_CLOSE_AFTER_REPLY;
+    else
+        client_close_async(x);
 }
 
 void client_kill_command(client *c) {
@@ -308,7 +318,8 @@ void client_kill_command(client *c) {
                 return;
             }
         } else if (arg_is(c, j, "type")) {
-            if (!strcasecmp(v, "normal")) type_normal = true;
+            if (!strcasecmp(v, "normal"))
+                type_normal = true;
             else if (!strcasecmp(v, "master") || !strcasecmp(v, "replica") ||
                      !strcasecmp(v, "slave") || !strcasecmp(v, "pubsub"))
                 type_normal = false;
@@ -323,8 +334,10 @@ void client_kill_command(client *c) {
         } else if (arg_is(c, j, "user")) {
             user = v;
         } else if (arg_is(c, j, "skipme")) {
-            if (!strcasecmp(v, "yes")) skipme = true;
-            else if (!strcasecmp(v, "no")) skipme = false;
+            if (!strcasecmp(v, "yes"))
+                skipme = true;
+            else if (!strcasecmp(v, "no"))
+                skipme = false;
             else {
                 reply_syntax_error(c);
                 return;
@@ -371,7 +384,8 @@ void client_pause_command(client *c) {
     }
     bool writes_only = false;
     if (c->argc == 4) {
-        if (arg_is(c, 3, "write")) writes_only = true;
+        if (arg_is(c, 3, "write"))
+            writes_only = true;
         else if (!arg_is(c, 3, "all")) {
             reply_error(c, "ERR CLIENT PAUSE mode must be WRITE or ALL");
             return;
@@ -412,8 +426,10 @@ void client_reply_command(client *c) {
 }
 
 void client_no_evict_command(client *c) {
-    if (arg_is(c, 2, "on")) c->flags |= CL_NO_EVICT;
-    else if (arg_is(c, 2, "off")) c->flags &= ~CL_NO_EVICT;
+    if (arg_is(c, 2, "on"))
+        c->flags |= CL_NO_EVICT;
+    else if (arg_is(c, 2, "off"))
+        c->flags &= ~CL_NO_EVICT;
     else {
         reply_syntax_error(c);
         return;

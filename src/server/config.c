@@ -45,12 +45,15 @@ struct cfg_row {
     sstr *(*format)(const cfg_row *r);
 };
 
-static const enum_val policy_enum[] = {
-    {"volatile-lru", KS_POLICY_VOLATILE_LRU}, {"volatile-lfu", KS_POLICY_VOLATILE_LFU},
-    {"volatile-random", KS_POLICY_VOLATILE_RANDOM}, {"volatile-ttl", KS_POLICY_VOLATILE_TTL},
-    {"allkeys-lru", KS_POLICY_ALLKEYS_LRU}, {"allkeys-lfu", KS_POLICY_ALLKEYS_LFU},
-    {"allkeys-random", KS_POLICY_ALLKEYS_RANDOM}, {"noeviction", KS_POLICY_NOEVICTION},
-    {NULL, 0}};
+static const enum_val policy_enum[] = {{"volatile-lru", KS_POLICY_VOLATILE_LRU},
+                                       {"volatile-lfu", KS_POLICY_VOLATILE_LFU},
+                                       {"volatile-random", KS_POLICY_VOLATILE_RANDOM},
+                                       {"volatile-ttl", KS_POLICY_VOLATILE_TTL},
+                                       {"allkeys-lru", KS_POLICY_ALLKEYS_LRU},
+                                       {"allkeys-lfu", KS_POLICY_ALLKEYS_LFU},
+                                       {"allkeys-random", KS_POLICY_ALLKEYS_RANDOM},
+                                       {"noeviction", KS_POLICY_NOEVICTION},
+                                       {NULL, 0}};
 static const enum_val loglevel_enum[] = {{"debug", SG_LOG_DEBUG},
                                          {"verbose", SG_LOG_VERBOSE},
                                          {"notice", SG_LOG_NOTICE},
@@ -63,11 +66,16 @@ static const enum_val debug_enum[] = {
 static int obl_parse(const cfg_row *r, int argc, char **argv, char *err, size_t errlen);
 static sstr *obl_format(const cfg_row *r);
 
-#define INT_ROW(n, field, d, lo, hi, fl, ds) {n, T_INT, &cfg.field, d, lo, hi, NULL, fl, ds, NULL, NULL}
-#define MEM_ROW(n, field, d, lo, hi, fl, ds) {n, T_MEM, &cfg.field, d, lo, hi, NULL, fl, ds, NULL, NULL}
-#define BOOL_ROW(n, field, d, fl, ds) {n, T_BOOL, &cfg.field, d, 0, 1, NULL, fl, ds, NULL, NULL}
-#define STR_ROW(n, field, d, fl, ds) {n, T_STR, &cfg.field, d, 0, 0, NULL, fl, ds, NULL, NULL}
-#define ENUM_ROW(n, field, d, e, fl, ds) {n, T_ENUM, &cfg.field, d, 0, 0, e, fl, ds, NULL, NULL}
+#define INT_ROW(n, field, d, lo, hi, fl, ds)                                                       \
+    { n, T_INT, &cfg.field, d, lo, hi, NULL, fl, ds, NULL, NULL }
+#define MEM_ROW(n, field, d, lo, hi, fl, ds)                                                       \
+    { n, T_MEM, &cfg.field, d, lo, hi, NULL, fl, ds, NULL, NULL }
+#define BOOL_ROW(n, field, d, fl, ds)                                                              \
+    { n, T_BOOL, &cfg.field, d, 0, 1, NULL, fl, ds, NULL, NULL }
+#define STR_ROW(n, field, d, fl, ds)                                                               \
+    { n, T_STR, &cfg.field, d, 0, 0, NULL, fl, ds, NULL, NULL }
+#define ENUM_ROW(n, field, d, e, fl, ds)                                                           \
+    { n, T_ENUM, &cfg.field, d, 0, 0, e, fl, ds, NULL, NULL }
 
 static const cfg_row rows[] = {
     STR_ROW("bind", bind, "127.0.0.1 -::1", F_IMMUTABLE,
@@ -80,7 +88,8 @@ static const cfg_row rows[] = {
             "Close a client idle for this many seconds (0: never)."),
     INT_ROW("tcp-keepalive", tcp_keepalive, "300", 0, 2147483647, 0,
             "TCP keepalive period in seconds (0: off)."),
-    INT_ROW("databases", databases, "16", 1, 1024, F_IMMUTABLE, "Number of databases (SELECT 0..N-1)."),
+    INT_ROW("databases", databases, "16", 1, 1024, F_IMMUTABLE,
+            "Number of databases (SELECT 0..N-1)."),
     STR_ROW("dir", dir, "./data", F_IMMUTABLE,
             "Working directory for data files; created at start-up if missing."),
     STR_ROW("requirepass", requirepass, "", F_SENSITIVE,
@@ -101,7 +110,9 @@ static const cfg_row rows[] = {
             "CPU share given to expiring keys in the background (1..10)."),
     INT_ROW("hz", hz, "10", 0, 2147483647, 0,
             "Background task frequency per second (clamped to 1..500)."),
-    {"client-output-buffer-limit", T_SPECIAL, NULL, "normal 268435456 67108864 60 replica 268435456 67108864 60 pubsub 33554432 8388608 60", 0, 0, NULL, 0,
+    {"client-output-buffer-limit", T_SPECIAL, NULL,
+     "normal 268435456 67108864 60 replica 268435456 67108864 60 pubsub 33554432 8388608 60", 0, 0,
+     NULL, 0,
      "Per class (normal, replica, pubsub): hard limit, soft limit, soft seconds. "
      "Finite for normal clients too, unlike Redis.",
      obl_parse, obl_format},
@@ -136,14 +147,22 @@ bool config_parse_memory(const char *s, unsigned long long *out) {
     if (i == 0) return false;
     unsigned long long mul = 1;
     const char *u = s + i;
-    if (!*u || !strcasecmp(u, "b")) mul = 1;
-    else if (!strcasecmp(u, "k")) mul = 1000;
-    else if (!strcasecmp(u, "kb")) mul = 1024;
-    else if (!strcasecmp(u, "m")) mul = 1000 * 1000;
-    else if (!strcasecmp(u, "mb")) mul = 1024 * 1024;
-    else if (!strcasecmp(u, "g")) mul = 1000ULL * 1000 * 1000;
-    else if (!strcasecmp(u, "gb")) mul = 1024ULL * 1024 * 1024;
-    else return false;
+    if (!*u || !strcasecmp(u, "b"))
+        mul = 1;
+    else if (!strcasecmp(u, "k"))
+        mul = 1000;
+    else if (!strcasecmp(u, "kb"))
+        mul = 1024;
+    else if (!strcasecmp(u, "m"))
+        mul = 1000 * 1000;
+    else if (!strcasecmp(u, "mb"))
+        mul = 1024 * 1024;
+    else if (!strcasecmp(u, "g"))
+        mul = 1000ULL * 1000 * 1000;
+    else if (!strcasecmp(u, "gb"))
+        mul = 1024ULL * 1024 * 1024;
+    else
+        return false;
     unsigned long long v;
     if (!sg_str2ull(s, i, &v)) {
         /* allow leading zeros like "0100"? Redis uses strtoull: accept digits */
@@ -166,8 +185,10 @@ static int set_value(const cfg_row *r, int argc, char **argv, char *err, size_t 
     const char *v = argv[0];
     switch (r->type) {
     case T_BOOL:
-        if (!strcasecmp(v, "yes")) *(bool *)r->ptr = true;
-        else if (!strcasecmp(v, "no")) *(bool *)r->ptr = false;
+        if (!strcasecmp(v, "yes"))
+            *(bool *)r->ptr = true;
+        else if (!strcasecmp(v, "no"))
+            *(bool *)r->ptr = false;
         else {
             snprintf(err, errlen, "argument must be 'yes' or 'no'");
             return -1;
@@ -225,9 +246,12 @@ static int set_value(const cfg_row *r, int argc, char **argv, char *err, size_t 
 
 static sstr *format_value(const cfg_row *r) {
     switch (r->type) {
-    case T_BOOL: return sstr_new(*(bool *)r->ptr ? "yes" : "no", *(bool *)r->ptr ? 3 : 2);
-    case T_INT: return sstr_catfmt(sstr_new("", 0), "%lld", *(long long *)r->ptr);
-    case T_MEM: return sstr_catfmt(sstr_new("", 0), "%llu", *(unsigned long long *)r->ptr);
+    case T_BOOL:
+        return sstr_new(*(bool *)r->ptr ? "yes" : "no", *(bool *)r->ptr ? 3 : 2);
+    case T_INT:
+        return sstr_catfmt(sstr_new("", 0), "%lld", *(long long *)r->ptr);
+    case T_MEM:
+        return sstr_catfmt(sstr_new("", 0), "%llu", *(unsigned long long *)r->ptr);
     case T_ENUM:
         for (const enum_val *e = r->enums; e->name; e++)
             if (e->val == *(int *)r->ptr) return sstr_new(e->name, strlen(e->name));
@@ -236,7 +260,8 @@ static sstr *format_value(const cfg_row *r) {
         const char *s = *(char **)r->ptr;
         return sstr_new(s ? s : "", s ? strlen(s) : 0);
     }
-    case T_SPECIAL: return r->format(r);
+    case T_SPECIAL:
+        return r->format(r);
     }
     return sstr_new("", 0);
 }
@@ -266,10 +291,12 @@ static int obl_parse(const cfg_row *r, int argc, char **argv, char *err, size_t 
     }
     for (int i = 0; i < n; i += 4) {
         int cls;
-        if (!strcasecmp(words[i], "normal")) cls = OBL_NORMAL;
+        if (!strcasecmp(words[i], "normal"))
+            cls = OBL_NORMAL;
         else if (!strcasecmp(words[i], "replica") || !strcasecmp(words[i], "slave"))
             cls = OBL_REPLICA;
-        else if (!strcasecmp(words[i], "pubsub")) cls = OBL_PUBSUB;
+        else if (!strcasecmp(words[i], "pubsub"))
+            cls = OBL_PUBSUB;
         else {
             snprintf(err, errlen, "Invalid client class specified in buffer limit configuration.");
             rc = -1;
@@ -277,10 +304,12 @@ static int obl_parse(const cfg_row *r, int argc, char **argv, char *err, size_t 
         }
         unsigned long long hard, soft;
         long long secs;
-        if (!config_parse_memory(words[i + 1], &hard) || !config_parse_memory(words[i + 2], &soft) ||
+        if (!config_parse_memory(words[i + 1], &hard) ||
+            !config_parse_memory(words[i + 2], &soft) ||
             !sg_str2ll(words[i + 3], strlen(words[i + 3]), &secs) || secs < 0) {
-            snprintf(err, errlen, "Error in hard, soft or soft_seconds setting in buffer limit "
-                                  "configuration.");
+            snprintf(err, errlen,
+                     "Error in hard, soft or soft_seconds setting in buffer limit "
+                     "configuration.");
             rc = -1;
             goto done;
         }
@@ -342,10 +371,18 @@ static int split_line(char *line, char **words, int max) {
                 if (*p == '\\' && p[1] && q == '"') {
                     p++;
                     switch (*p) {
-                    case 'n': *out++ = '\n'; break;
-                    case 't': *out++ = '\t'; break;
-                    case 'r': *out++ = '\r'; break;
-                    default: *out++ = *p; break;
+                    case 'n':
+                        *out++ = '\n';
+                        break;
+                    case 't':
+                        *out++ = '\t';
+                        break;
+                    case 'r':
+                        *out++ = '\r';
+                        break;
+                    default:
+                        *out++ = *p;
+                        break;
                     }
                     p++;
                 } else {
@@ -370,7 +407,8 @@ static int split_line(char *line, char **words, int max) {
 int config_load_file(const char *path, char *err, size_t errlen) {
     FILE *f = fopen(path, "r");
     if (!f) {
-        snprintf(err, errlen, "Fatal error, can't open config file '%s': %s", path, strerror(errno));
+        snprintf(err, errlen, "Fatal error, can't open config file '%s': %s", path,
+                 strerror(errno));
         return -1;
     }
     char line[4096];
@@ -435,7 +473,8 @@ int config_set_pairs(int npairs, char **names, size_t *nlens, char **values, siz
     for (int i = 0; i < npairs; i++) {
         rs[i] = find_row(names[i], nlens[i]);
         if (!rs[i]) {
-            snprintf(err, errlen, "ERR Unknown option or number of arguments for CONFIG SET - '%.*s'",
+            snprintf(err, errlen,
+                     "ERR Unknown option or number of arguments for CONFIG SET - '%.*s'",
                      (int)nlens[i], names[i]);
             return -1;
         }
@@ -463,7 +502,8 @@ int config_set_pairs(int npairs, char **names, size_t *nlens, char **values, siz
         char e[256];
         char *argv[1] = {values[done]};
         if (set_value(rs[done], 1, argv, e, sizeof(e)) != 0) {
-            snprintf(err, errlen, "ERR CONFIG SET failed (possibly related to argument '%.*s') - %s",
+            snprintf(err, errlen,
+                     "ERR CONFIG SET failed (possibly related to argument '%.*s') - %s",
                      (int)nlens[done], names[done], e);
             rc = -1;
             sstr_free(old[done]);
@@ -512,9 +552,12 @@ static sstr *quote_value(sstr *out, const char *v) {
     if (plain) return sstr_cat(out, v, strlen(v));
     out = sstr_cat(out, "\"", 1);
     for (const char *p = v; *p; p++) {
-        if (*p == '"' || *p == '\\') out = sstr_catfmt(out, "\\%c", *p);
-        else if (*p == '\n') out = sstr_cat(out, "\\n", 2);
-        else out = sstr_cat(out, p, 1);
+        if (*p == '"' || *p == '\\')
+            out = sstr_catfmt(out, "\\%c", *p);
+        else if (*p == '\n')
+            out = sstr_cat(out, "\\n", 2);
+        else
+            out = sstr_cat(out, p, 1);
     }
     return sstr_cat(out, "\"", 1);
 }
@@ -585,8 +628,10 @@ int config_rewrite(const char *path, char *err, size_t errlen) {
                 char dir[4200];
                 snprintf(dir, sizeof(dir), "%s", path);
                 char *slash = strrchr(dir, '/');
-                if (slash) *slash = '\0';
-                else snprintf(dir, sizeof(dir), ".");
+                if (slash)
+                    *slash = '\0';
+                else
+                    snprintf(dir, sizeof(dir), ".");
                 int dfd = open(dir, O_RDONLY);
                 if (dfd >= 0) {
                     fsync(dfd);

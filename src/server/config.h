@@ -19,7 +19,7 @@ enum { OBL_NORMAL, OBL_REPLICA, OBL_PUBSUB, OBL__COUNT };
 enum { DEBUG_CMD_NO, DEBUG_CMD_YES, DEBUG_CMD_LOCAL };
 
 typedef struct config {
-    char *bind;      /* space-separated addresses */
+    char *bind; /* space-separated addresses */
     long long port;
     bool protected_mode;
     long long tcp_backlog;

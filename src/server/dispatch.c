@@ -33,8 +33,8 @@ typedef void handler_fn(client *c);
 void command_command(client *c); /* COMMAND with no subcommand */
 
 static handler_fn *const handlers[CMDID__COUNT] = {
-#define CMD(id, ...) [CMDID_##id] = id##_command,
-#define CONTAINER(id, ...) [CMDID_##id] = NULL,
+#define CMD(id, ...)         [CMDID_##id] = id##_command,
+#define CONTAINER(id, ...)   [CMDID_##id] = NULL,
 #define SUB(parent, id, ...) [CMDID_##id] = id##_command,
 #include "../cmd/commands.def"
 #undef CMD
@@ -89,16 +89,32 @@ void feed_monitors(client *c) {
         for (size_t j = 0; j < c->argvlen[i]; j++) {
             unsigned char ch = (unsigned char)c->argv[i][j];
             switch (ch) {
-            case '\\': line = sstr_cat(line, "\\\\", 2); break;
-            case '"': line = sstr_cat(line, "\\\"", 2); break;
-            case '\n': line = sstr_cat(line, "\\n", 2); break;
-            case '\r': line = sstr_cat(line, "\\r", 2); break;
-            case '\t': line = sstr_cat(line, "\\t", 2); break;
-            case '\a': line = sstr_cat(line, "\\a", 2); break;
-            case '\b': line = sstr_cat(line, "\\b", 2); break;
+            case '\\':
+                line = sstr_cat(line, "\\\\", 2);
+                break;
+            case '"':
+                line = sstr_cat(line, "\\\"", 2);
+                break;
+            case '\n':
+                line = sstr_cat(line, "\\n", 2);
+                break;
+            case '\r':
+                line = sstr_cat(line, "\\r", 2);
+                break;
+            case '\t':
+                line = sstr_cat(line, "\\t", 2);
+                break;
+            case '\a':
+                line = sstr_cat(line, "\\a", 2);
+                break;
+            case '\b':
+                line = sstr_cat(line, "\\b", 2);
+                break;
             default:
-                if (isprint(ch)) line = sstr_cat(line, &ch, 1);
-                else line = sstr_catfmt(line, "\\x%02x", ch);
+                if (isprint(ch))
+                    line = sstr_cat(line, &ch, 1);
+                else
+                    line = sstr_catfmt(line, "\\x%02x", ch);
             }
         }
         line = sstr_cat(line, "\"", 1);

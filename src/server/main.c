@@ -260,8 +260,9 @@ static void raise_fd_limit(void) {
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || target < want) {
         long long fit = (long long)target - 64;
         if (fit < 1) fit = 1;
-        sg_log(SG_LOG_WARNING, "You requested maxclients of %lld requiring at least %llu max file "
-                               "descriptors; maxclients lowered to %lld.",
+        sg_log(SG_LOG_WARNING,
+               "You requested maxclients of %lld requiring at least %llu max file "
+               "descriptors; maxclients lowered to %lld.",
                cfg.maxclients, (unsigned long long)want, fit);
         cfg.maxclients = fit;
     }
@@ -363,8 +364,8 @@ int main(int argc, char **argv) {
     sg_log(SG_LOG_NOTICE,
            "Surge %s starting: pid=%d port=%lld bind=\"%s\" databases=%lld dir=%s maxmemory=%llu "
            "maxmemory-policy=%d maxclients=%lld requirepass=%s",
-           SURGE_VERSION, (int)getpid(), cfg.port, cfg.bind, cfg.databases, cfg.dir,
-           cfg.maxmemory, cfg.maxmemory_policy, cfg.maxclients,
+           SURGE_VERSION, (int)getpid(), cfg.port, cfg.bind, cfg.databases, cfg.dir, cfg.maxmemory,
+           cfg.maxmemory_policy, cfg.maxclients,
            cfg.requirepass && cfg.requirepass[0] ? "set" : "unset");
     srv->startup_memory = sg_used_memory();
     sg_log(SG_LOG_NOTICE, "Ready to accept connections tcp");

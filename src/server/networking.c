@@ -45,8 +45,10 @@ client *client_create(server *s, conn *cn, const char *ip, int port) {
     c->dbid = 0;
     c->db = ks_db(s->ks, 0);
     resp_parser_init(&c->parser);
-    if (strchr(ip, ':')) snprintf(c->addr, sizeof(c->addr), "%s:%d", ip, port);
-    else snprintf(c->addr, sizeof(c->addr), "%s:%d", ip, port);
+    if (strchr(ip, ':'))
+        snprintf(c->addr, sizeof(c->addr), "%s:%d", ip, port);
+    else
+        snprintf(c->addr, sizeof(c->addr), "%s:%d", ip, port);
     c->local = net_is_loopback(ip);
     char lip[48];
     int lport = 0;
@@ -101,8 +103,10 @@ void client_free(client *c) {
     }
     if (c->flags & CL_MONITOR) remove_from_array(&s->monitors, &s->nmonitors, c);
     if (c->flags & CL_FREE_PENDING) remove_from_array(&s->to_close, &s->nto_close, c);
-    if (c->prev) c->prev->next = c->next;
-    else s->clients = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->clients = c->next;
     if (c->next) c->next->prev = c->prev;
     s->nclients--;
     for (rblock *b = c->rhead, *n; b; b = n) {
@@ -155,8 +159,9 @@ static void check_output_limits(client *c) {
     size_t used = client_output_bytes(c);
     if (!(c->flags & CL_AUTHENTICATED)) {
         if (used > UNAUTH_MAX_OUTPUT) {
-            sg_log(SG_LOG_NOTICE, "Client id=%llu addr=%s closed for exceeding the "
-                                  "unauthenticated output limit",
+            sg_log(SG_LOG_NOTICE,
+                   "Client id=%llu addr=%s closed for exceeding the "
+                   "unauthenticated output limit",
                    (unsigned long long)c->id, c->addr);
             c->srv->stat_client_outbuf_limit_disconnections++;
             client_close_async(c);
@@ -168,8 +173,10 @@ static void check_output_limits(client *c) {
     bool soft = false;
     if (lim->soft && used >= lim->soft) {
         uint64_t now = (uint64_t)c->srv->cached_ms;
-        if (!c->obuf_soft_since_ms) c->obuf_soft_since_ms = now;
-        else if (now - c->obuf_soft_since_ms >= (uint64_t)lim->soft_secs * 1000) soft = true;
+        if (!c->obuf_soft_since_ms)
+            c->obuf_soft_since_ms = now;
+        else if (now - c->obuf_soft_since_ms >= (uint64_t)lim->soft_secs * 1000)
+            soft = true;
     } else {
         c->obuf_soft_since_ms = 0;
     }
@@ -213,8 +220,10 @@ void reply_raw(client *c, const void *p, size_t n) {
         b->size = sg_alloc_size(b) - sizeof(rblock);
         b->used = n;
         memcpy(b->buf, p, n);
-        if (c->rtail) c->rtail->next = b;
-        else c->rhead = b;
+        if (c->rtail)
+            c->rtail->next = b;
+        else
+            c->rhead = b;
         c->rtail = b;
         c->rbytes += n;
     }
@@ -323,8 +332,10 @@ void reply_bulk(client *c, const void *p, size_t n) {
 }
 
 void reply_bulk_cstr(client *c, const char *s) {
-    if (!s) reply_null(c);
-    else reply_bulk(c, s, strlen(s));
+    if (!s)
+        reply_null(c);
+    else
+        reply_bulk(c, s, strlen(s));
 }
 
 void reply_bulk_ll(client *c, long long v) {
@@ -334,13 +345,17 @@ void reply_bulk_ll(client *c, long long v) {
 }
 
 void reply_null(client *c) {
-    if (c->resp >= 3) reply_small(c, "_\r\n", 3);
-    else reply_small(c, "$-1\r\n", 5);
+    if (c->resp >= 3)
+        reply_small(c, "_\r\n", 3);
+    else
+        reply_small(c, "$-1\r\n", 5);
 }
 
 void reply_null_array(client *c) {
-    if (c->resp >= 3) reply_small(c, "_\r\n", 3);
-    else reply_small(c, "*-1\r\n", 5);
+    if (c->resp >= 3)
+        reply_small(c, "_\r\n", 3);
+    else
+        reply_small(c, "*-1\r\n", 5);
 }
 
 void reply_array(client *c, long long n) {
@@ -350,8 +365,10 @@ void reply_array(client *c, long long n) {
 
 void reply_map(client *c, long long n) {
     char buf[32];
-    if (c->resp >= 3) reply_small(c, buf, resp_fmt_header(buf, '%', n));
-    else reply_small(c, buf, resp_fmt_header(buf, '*', n * 2));
+    if (c->resp >= 3)
+        reply_small(c, buf, resp_fmt_header(buf, '%', n));
+    else
+        reply_small(c, buf, resp_fmt_header(buf, '*', n * 2));
 }
 
 void reply_set(client *c, long long n) {
@@ -375,8 +392,10 @@ void reply_double(client *c, double d) {
 }
 
 void reply_bool(client *c, bool v) {
-    if (c->resp >= 3) reply_small(c, v ? "#t\r\n" : "#f\r\n", 4);
-    else reply_small(c, v ? ":1\r\n" : ":0\r\n", 4);
+    if (c->resp >= 3)
+        reply_small(c, v ? "#t\r\n" : "#f\r\n", 4);
+    else
+        reply_small(c, v ? ":1\r\n" : ":0\r\n", 4);
 }
 
 void reply_verbatim(client *c, const char *p, size_t n, const char *ext) {
@@ -398,8 +417,8 @@ void reply_help(client *c, const char *cmdname, const char *const *lines) {
     while (lines[n]) n++;
     reply_array(c, n + 3);
     char head[128];
-    snprintf(head, sizeof(head), "%s <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-             cmdname);
+    snprintf(head, sizeof(head),
+             "%s <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", cmdname);
     reply_status(c, head);
     for (int i = 0; i < n; i++) reply_status(c, lines[i]);
     reply_status(c, "HELP");
@@ -502,7 +521,8 @@ static void read_handler(ev_loop *l, int fd, void *data, int mask) {
     size_t want = CLIENT_READ_SIZE;
     size_t big = resp_parser_want(&c->parser, c->qlen);
     if (big > want) want = big;
-    size_t limit = (c->flags & CL_AUTHENTICATED) ? cfg.client_query_buffer_limit : UNAUTH_MAX_QUERYBUF;
+    size_t limit =
+        (c->flags & CL_AUTHENTICATED) ? cfg.client_query_buffer_limit : UNAUTH_MAX_QUERYBUF;
     if (c->qcap - c->qlen < want + 1) {
         size_t ncap = c->qlen + want + 1;
         if (ncap < c->qcap * 2 && c->qcap * 2 <= limit + CLIENT_READ_SIZE + 1) ncap = c->qcap * 2;
@@ -530,8 +550,9 @@ static void read_handler(ev_loop *l, int fd, void *data, int mask) {
     c->last_interaction_us = sg_monotonic_us();
     if (c->qlen > c->qbuf_peak) c->qbuf_peak = c->qlen;
     if (c->qlen > limit) {
-        sg_log(SG_LOG_WARNING, "Closing client that reached max query buffer length: id=%llu "
-                               "addr=%s qbuf=%zu",
+        sg_log(SG_LOG_WARNING,
+               "Closing client that reached max query buffer length: id=%llu "
+               "addr=%s qbuf=%zu",
                (unsigned long long)c->id, c->addr, c->qlen);
         s->stat_client_qbuf_limit_disconnections++;
         client_close_async(c);
@@ -654,7 +675,6 @@ static void client_event(ev_loop *l, int fd, void *data, int mask) {
     if ((mask & EV_READABLE) && !(c->flags & CL_CLOSE_ASAP)) read_handler(l, fd, c, mask);
 }
 
-
 void server_free_closed_clients(server *s) {
     while (s->nto_close) {
         client *c = s->to_close[s->nto_close - 1];
@@ -688,8 +708,7 @@ sstr *client_info_line(client *c, sstr *o) {
                     c->name ? c->name->buf : "", (long long)((now_ms - c->ctime_ms) / 1000),
                     (long long)((now_us - c->last_interaction_us) / 1000000), flags, c->dbid,
                     c->qlen, c->qcap > c->qlen ? c->qcap - c->qlen : 0, c->qcap, c->qbuf_peak,
-                    c->olen, blocks, c->rbytes, tot,
-                    client_has_output(c) ? "w" : "", cmd, c->resp,
+                    c->olen, blocks, c->rbytes, tot, client_has_output(c) ? "w" : "", cmd, c->resp,
                     c->lib_name ? c->lib_name->buf : "", c->lib_ver ? c->lib_ver->buf : "");
     return o;
 }

@@ -24,18 +24,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define SURGE_VERSION "0.1.0"
+#define SURGE_VERSION       "0.1.0"
 #define SURGE_REDIS_VERSION "7.0.15" /* the Redis version whose behaviour we follow */
-#define CLIENT_OBUF_SIZE (16 * 1024)
-#define CLIENT_READ_SIZE (16 * 1024)
-#define MAX_LISTENERS 16
+#define CLIENT_OBUF_SIZE    (16 * 1024)
+#define CLIENT_READ_SIZE    (16 * 1024)
+#define MAX_LISTENERS       16
 
 /* Pre-authentication caps (RELIABILITY.md): unauthenticated clients get far
  * lower limits than authenticated ones. */
-#define UNAUTH_MAX_ARGS 10
-#define UNAUTH_MAX_BULK 16384
+#define UNAUTH_MAX_ARGS     10
+#define UNAUTH_MAX_BULK     16384
 #define UNAUTH_MAX_QUERYBUF (1024 * 1024)
-#define UNAUTH_MAX_OUTPUT (64 * 1024)
+#define UNAUTH_MAX_OUTPUT   (64 * 1024)
 
 enum client_flag {
     CL_CLOSE_AFTER_REPLY = 1 << 0, /* QUIT, protocol error: flush then close */
@@ -65,9 +65,9 @@ typedef struct client {
     server *srv;
     conn *conn;
     int flags;
-    int resp;   /* 2 or 3 */
+    int resp; /* 2 or 3 */
     int dbid;
-    kdb *db;    /* refreshed from dbid before each command (SWAPDB) */
+    kdb *db; /* refreshed from dbid before each command (SWAPDB) */
     /* query buffer and parser */
     char *qbuf;
     size_t qlen, qcap;
@@ -81,10 +81,10 @@ typedef struct client {
     const cmd_def *cmd, *lastcmd;
     /* replies: a fixed buffer, then a list of blocks */
     char obuf[CLIENT_OBUF_SIZE];
-    size_t olen;    /* bytes in obuf */
-    size_t osent;   /* bytes of obuf (then of the head block) already written */
+    size_t olen;  /* bytes in obuf */
+    size_t osent; /* bytes of obuf (then of the head block) already written */
     rblock *rhead, *rtail;
-    size_t rbytes;  /* bytes held in blocks */
+    size_t rbytes;               /* bytes held in blocks */
     uint64_t obuf_soft_since_ms; /* when the soft limit was first exceeded */
     /* identity */
     sstr *name;
@@ -133,8 +133,8 @@ struct server {
     int64_t pause_until_ms;
     bool pause_writes_only;
     bool paused;
-    bool resume_clients; /* resume held commands in before-sleep */
-    uint64_t dirty;      /* changes since start (no persistence yet) */
+    bool resume_clients;   /* resume held commands in before-sleep */
+    uint64_t dirty;        /* changes since start (no persistence yet) */
     size_t startup_memory; /* used_memory once initialized */
     /* stats */
     int64_t start_ms;
@@ -162,7 +162,8 @@ struct server {
 };
 
 extern server *srv;
-extern int debug_active_expire_disabled; /* DEBUG SET-ACTIVE-EXPIRE 0 */ /* the one server; only main.c and signal handlers use it */
+extern int debug_active_expire_disabled;
+    /* DEBUG SET-ACTIVE-EXPIRE 0 */ /* the one server; only main.c and signal handlers use it */
 
 /* ---- replies ---- */
 void reply_raw(client *c, const void *p, size_t n);
@@ -190,15 +191,15 @@ void reply_subcommand_error(client *c);
 void reply_wrongtype(client *c);
 
 /* Common error texts (Redis's). */
-#define ERR_SYNTAX "ERR syntax error"
-#define ERR_NOT_INT "ERR value is not an integer or out of range"
-#define ERR_NOT_FLOAT "ERR value is not a valid float"
-#define ERR_WRONGTYPE "WRONGTYPE Operation against a key holding the wrong kind of value"
-#define ERR_NO_KEY "ERR no such key"
-#define ERR_OOM "OOM command not allowed when used memory > 'maxmemory'."
-#define ERR_OVERFLOW "ERR increment or decrement would overflow"
+#define ERR_SYNTAX         "ERR syntax error"
+#define ERR_NOT_INT        "ERR value is not an integer or out of range"
+#define ERR_NOT_FLOAT      "ERR value is not a valid float"
+#define ERR_WRONGTYPE      "WRONGTYPE Operation against a key holding the wrong kind of value"
+#define ERR_NO_KEY         "ERR no such key"
+#define ERR_OOM            "OOM command not allowed when used memory > 'maxmemory'."
+#define ERR_OVERFLOW       "ERR increment or decrement would overflow"
 #define ERR_STRING_TOO_BIG "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
-#define ERR_DB_INDEX "ERR DB index is out of range"
+#define ERR_DB_INDEX       "ERR DB index is out of range"
 
 /* ---- argument helpers (reply the error themselves: _or_reply) ---- */
 bool arg_ll_or_reply(client *c, int i, long long *v, const char *err);

@@ -71,15 +71,24 @@ void get_command(client *c) {
     size_t n;
     bool found;
     if (!get_string_or_reply(c, 1, &v, &n, &found)) return;
-    if (!found) reply_null(c);
-    else reply_bulk(c, v, n);
+    if (!found)
+        reply_null(c);
+    else
+        reply_bulk(c, v, n);
 }
 
 /* ---- SET and friends ---- */
 
 enum {
-    SF_NX = 1, SF_XX = 2, SF_GET = 4, SF_KEEPTTL = 8, SF_EX = 16, SF_PX = 32, SF_EXAT = 64,
-    SF_PXAT = 128, SF_PERSIST = 256
+    SF_NX = 1,
+    SF_XX = 2,
+    SF_GET = 4,
+    SF_KEEPTTL = 8,
+    SF_EX = 16,
+    SF_PX = 32,
+    SF_EXAT = 64,
+    SF_PXAT = 128,
+    SF_PERSIST = 256
 };
 #define SF_ANY_EXPIRE (SF_EX | SF_PX | SF_EXAT | SF_PXAT)
 
@@ -260,8 +269,10 @@ void getex_command(client *c) {
     const char *v = kentry_str(e, &n);
     reply_bulk(c, v, n);
     if (expire >= 0) {
-        if (expire <= ks_now(c->srv->ks)) kdb_delete(&r);
-        else kdb_set_expire(&r, expire);
+        if (expire <= ks_now(c->srv->ks))
+            kdb_delete(&r);
+        else
+            kdb_set_expire(&r, expire);
         server_key_modified(c, c->db, c->argv[1], c->argvlen[1]);
         server_dirty(c->srv, 1);
     } else if ((flags & SF_PERSIST) && kentry_has_ttl(e)) {
@@ -301,8 +312,10 @@ static void mset_generic(client *c, bool nx) {
     for (int i = 1; i < c->argc; i += 2)
         set_key(c, c->argv[i], c->argvlen[i], c->argv[i + 1], c->argvlen[i + 1],
                 str_enc(c->argv[i + 1], c->argvlen[i + 1]), false, -1);
-    if (nx) reply_int(c, 1);
-    else reply_ok(c);
+    if (nx)
+        reply_int(c, 1);
+    else
+        reply_ok(c);
 }
 
 void mset_command(client *c) {
@@ -457,7 +470,8 @@ static void incr_generic(client *c, long long by) {
             return;
         }
     }
-    if ((by < 0 && cur < 0 && by < LLONG_MIN - cur) || (by > 0 && cur > 0 && by > LLONG_MAX - cur)) {
+    if ((by < 0 && cur < 0 && by < LLONG_MIN - cur) ||
+        (by > 0 && cur > 0 && by > LLONG_MAX - cur)) {
         reply_error(c, ERR_OVERFLOW);
         return;
     }
@@ -467,8 +481,8 @@ static void incr_generic(client *c, long long by) {
     if (e && kentry_str_set_inplace(e, buf, (size_t)n, ENC_INT)) {
         kdb_touch(c->db, e);
     } else if (e) {
-        kentry *ne = kentry_new_str(c->argv[1], c->argvlen[1], buf, (size_t)n, ENC_INT,
-                                    kentry_expire(e));
+        kentry *ne =
+            kentry_new_str(c->argv[1], c->argvlen[1], buf, (size_t)n, ENC_INT, kentry_expire(e));
         kentry_set_lru(ne, kentry_lru(e));
         kdb_replace(&r, ne);
         kentry_free(e);
@@ -557,9 +571,12 @@ void lcs_command(client *c) {
         return;
     }
     for (int j = 3; j < c->argc; j++) {
-        if (arg_is(c, j, "idx")) getidx = true;
-        else if (arg_is(c, j, "len")) getlen = true;
-        else if (arg_is(c, j, "withmatchlen")) withmatchlen = true;
+        if (arg_is(c, j, "idx"))
+            getidx = true;
+        else if (arg_is(c, j, "len"))
+            getlen = true;
+        else if (arg_is(c, j, "withmatchlen"))
+            withmatchlen = true;
         else if (arg_is(c, j, "minmatchlen") && j + 1 < c->argc) {
             if (!arg_ll_or_reply(c, j + 1, &minmatchlen, NULL)) return;
             if (minmatchlen < 0) minmatchlen = 0;
@@ -590,9 +607,12 @@ void lcs_command(client *c) {
 #define LCS(i, j) dp[(j) + (i) * (blen + 1)]
     for (size_t i = 0; i <= alen; i++) {
         for (size_t j = 0; j <= blen; j++) {
-            if (i == 0 || j == 0) LCS(i, j) = 0;
-            else if (a[i - 1] == b[j - 1]) LCS(i, j) = LCS(i - 1, j - 1) + 1;
-            else LCS(i, j) = LCS(i - 1, j) > LCS(i, j - 1) ? LCS(i - 1, j) : LCS(i, j - 1);
+            if (i == 0 || j == 0)
+                LCS(i, j) = 0;
+            else if (a[i - 1] == b[j - 1])
+                LCS(i, j) = LCS(i - 1, j - 1) + 1;
+            else
+                LCS(i, j) = LCS(i - 1, j) > LCS(i, j - 1) ? LCS(i - 1, j) : LCS(i, j - 1);
         }
     }
     uint32_t idx = LCS(alen, blen);
@@ -626,8 +646,10 @@ void lcs_command(client *c) {
             j--;
         } else {
             uint32_t l1 = LCS(i - 1, j), l2 = LCS(i, j - 1);
-            if (l1 > l2) i--;
-            else j--;
+            if (l1 > l2)
+                i--;
+            else
+                j--;
             if (as != (long long)alen) emit = true;
         }
         if (emit) {
