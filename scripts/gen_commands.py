@@ -28,6 +28,8 @@ info time memory|usage memory|stats memory|doctor memory|malloc-stats memory|pur
 monitor shutdown debug
 command|count command|info command|list command|getkeys command|docs command|help
 command|getkeysandflags
+slowlog|get slowlog|len slowlog|reset slowlog|help
+latency|latest latency|history latency|reset latency|histogram latency|help
 """.split()
 
 # Rows the reference (7.0) lacks but Redis 7.2 has; written by hand from the docs.

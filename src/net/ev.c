@@ -25,6 +25,7 @@ struct ev_loop {
     void *before_sleep_data;
     bool stop;
     int period_ms;
+    uint64_t last_wake_us;
     uint64_t iterations;
 };
 
@@ -90,6 +91,10 @@ void ev_set_period(ev_loop *l, int period_ms) {
     l->period_ms = period_ms > 0 ? period_ms : 1;
 }
 
+uint64_t ev_last_wake_us(const ev_loop *l) {
+    return l->last_wake_us;
+}
+
 void ev_stop(ev_loop *l) {
     l->stop = true;
 }
@@ -109,6 +114,7 @@ void ev_run(ev_loop *l, int period_ms, ev_hook_fn *tick, void *tick_data) {
         int timeout = now >= next_tick ? 0 : (int)((next_tick - now + 999) / 1000);
         int n = epoll_wait(l->epfd, l->events, 1024, timeout);
         if (n < 0 && errno != EINTR) sg_panic("epoll_wait: %s", strerror(errno));
+        l->last_wake_us = sg_monotonic_us();
         for (int i = 0; i < n; i++) {
             struct epoll_event *e = &l->events[i];
             int fd = e->data.fd;

@@ -161,6 +161,9 @@ void config_set_command(client *c) {
         reply_error(c, err);
     } else {
         config_apply_settings(c->srv);
+        for (int i = 0; i < npairs; i++) /* one log line per change, never the value of a secret */
+            sg_log(SG_LOG_NOTICE, "CONFIG SET %s by client id=%llu addr=%s", names[i],
+                   (unsigned long long)c->id, c->addr);
         reply_ok(c);
     }
     sg_free(names);
@@ -179,6 +182,11 @@ void config_resetstat_command(client *c) {
     s->peak_memory = sg_used_memory();
     s->peak_memory_time = sg_mstime();
     memset(s->cstats, 0, sizeof(s->cstats));
+    for (int i = 0; i < CMDID__COUNT; i++) {
+        sg_free(s->cmd_hist[i]);
+        s->cmd_hist[i] = NULL;
+    }
+    memset(s->cmd_prom, 0, sizeof(s->cmd_prom));
     for (err_stat *e = s->errors, *next; e; e = next) {
         next = e->next;
         sg_free(e);

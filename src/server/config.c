@@ -65,6 +65,8 @@ static const enum_val debug_enum[] = {
 
 static int obl_parse(const cfg_row *r, int argc, char **argv, char *err, size_t errlen);
 static sstr *obl_format(const cfg_row *r);
+static int pct_parse(const cfg_row *r, int argc, char **argv, char *err, size_t errlen);
+static sstr *pct_format(const cfg_row *r);
 
 #define INT_ROW(n, field, d, lo, hi, fl, ds)                                                       \
     { n, T_INT, &cfg.field, d, lo, hi, NULL, fl, ds, NULL, NULL }
@@ -129,6 +131,21 @@ static const cfg_row rows[] = {
     BOOL_ROW("lazyfree-lazy-user-flush", lazyfree_lazy_user_flush, "no", 0,
              "FLUSHALL/FLUSHDB without SYNC/ASYNC free memory in the background."),
     STR_ROW("pidfile", pidfile, "", F_IMMUTABLE, "Write the process id to this file."),
+    INT_ROW("slowlog-log-slower-than", slowlog_log_slower_than, "10000", LLONG_MIN, LLONG_MAX, 0,
+            "Log commands slower than this many microseconds in SLOWLOG (negative: off, 0: all)."),
+    INT_ROW("slowlog-max-len", slowlog_max_len, "128", 0, LONG_MAX, 0,
+            "Entries kept in the slow log."),
+    INT_ROW("latency-monitor-threshold", latency_monitor_threshold, "0", 0, LLONG_MAX, 0,
+            "Record events slower than this many milliseconds for LATENCY (0: off)."),
+    BOOL_ROW("latency-tracking", latency_tracking, "yes", 0,
+             "Per-command latency histograms (INFO latencystats, LATENCY HISTOGRAM, /metrics)."),
+    {"latency-tracking-info-percentiles", T_SPECIAL, NULL, "50 99 99.9", 0, 0, NULL, 0,
+     "Percentiles reported by INFO latencystats.", pct_parse, pct_format},
+    INT_ROW("metrics-port", metrics_port, "9121", 0, 65535, F_IMMUTABLE,
+            "Port of the Prometheus /metrics HTTP endpoint (0: off). Failing to bind it is "
+            "logged, not fatal."),
+    STR_ROW("metrics-bind", metrics_bind, "127.0.0.1", F_IMMUTABLE,
+            "Address of the /metrics endpoint (one address)."),
 };
 #define NROWS ((int)SG_ARRAY_LEN(rows))
 
@@ -330,6 +347,43 @@ static sstr *obl_format(const cfg_row *r) {
     for (int i = 0; i < OBL__COUNT; i++)
         s = sstr_catfmt(s, "%s%s %llu %llu %lld", i ? " " : "", names[i], cfg.obuf_limits[i].hard,
                         cfg.obuf_limits[i].soft, cfg.obuf_limits[i].soft_secs);
+    return s;
+}
+
+/* latency-tracking-info-percentiles: up to 16 numbers in [0, 100]. */
+static int pct_parse(const cfg_row *r, int argc, char **argv, char *err, size_t errlen) {
+    SG_UNUSED(r);
+    double v[16];
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        char *copy = strdup(argv[i]);
+        char *save = NULL;
+        for (char *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+            double d;
+            if (n == 16 || !sg_str2d(t, strlen(t), &d) || d < 0 || d > 100) {
+                snprintf(err, errlen,
+                         "latency-tracking-info-percentiles must be a list of "
+                         "numbers between 0 and 100");
+                free(copy);
+                return -1;
+            }
+            v[n++] = d;
+        }
+        free(copy);
+    }
+    memcpy(cfg.latency_percentiles, v, sizeof(double) * (size_t)n);
+    cfg.nlatency_percentiles = n;
+    return 0;
+}
+
+static sstr *pct_format(const cfg_row *r) {
+    SG_UNUSED(r);
+    sstr *s = sstr_new("", 0);
+    for (int i = 0; i < cfg.nlatency_percentiles; i++) {
+        char b[64];
+        snprintf(b, sizeof(b), "%.15g", cfg.latency_percentiles[i]);
+        s = sstr_catfmt(s, "%s%s", i ? " " : "", b);
+    }
     return s;
 }
 

@@ -45,6 +45,14 @@ typedef struct config {
     int enable_debug_command;
     bool lazyfree_lazy_user_flush;
     char *pidfile;
+    long long slowlog_log_slower_than; /* us; negative disables, 0 logs all */
+    long long slowlog_max_len;
+    long long latency_monitor_threshold; /* ms; 0 disables */
+    bool latency_tracking;
+    double latency_percentiles[16];
+    int nlatency_percentiles;
+    long long metrics_port; /* 0 disables the /metrics endpoint */
+    char *metrics_bind;
 } config;
 
 extern config cfg;

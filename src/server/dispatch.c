@@ -217,6 +217,18 @@ bool dispatch_command(client *c) {
     c->flags &= ~CL_EXECUTING;
     uint64_t dur = sg_monotonic_us() - start;
     c->flags &= ~CL_REPLY_SKIP;
+    if (cfg.latency_tracking) {
+        if (SG_UNLIKELY(!s->cmd_hist[d->id])) s->cmd_hist[d->id] = sg_calloc(sizeof(obs_hist));
+        obs_hist_add(s->cmd_hist[d->id], dur);
+        s->cmd_prom[d->id][obs_prom_index(dur)]++;
+    }
+    if (cfg.slowlog_log_slower_than >= 0 && dur >= (uint64_t)cfg.slowlog_log_slower_than &&
+        !(d->flags & CF_SKIP_SLOWLOG))
+        slowlog_push(&s->slowlog, (size_t)cfg.slowlog_max_len, c->argc, c->argv, c->argvlen, dur,
+                     c->addr, c->name ? c->name->buf : NULL);
+    if (cfg.latency_monitor_threshold && dur / 1000 >= (uint64_t)cfg.latency_monitor_threshold)
+        latency_add(&s->latency, (d->flags & CF_FAST) ? "fast-command" : "command",
+                    (uint32_t)(dur / 1000), s->cached_ms / 1000);
     cmd_stats *st = &s->cstats[d->id];
     st->calls++;
     st->usec += dur;

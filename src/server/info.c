@@ -418,6 +418,23 @@ static sstr *gen_keyspace(server *s, sstr *o) {
 #define SEC_DEFAULT 1 /* in INFO / INFO default */
 #define SEC_ALL     2 /* in INFO all / everything */
 
+/* latency_percentiles_usec_<cmd>:p50=..,p99=..,p99.9=.. per called command. */
+static sstr *gen_latencystats(server *s, sstr *o) {
+    for (int i = 0; i < CMDID__COUNT; i++) {
+        const obs_hist *h = s->cmd_hist[i];
+        if (!h || !h->count) continue;
+        o = sstr_catfmt(o, "latency_percentiles_usec_%s:", cmd_by_id(i)->fullname);
+        for (int k = 0; k < cfg.nlatency_percentiles; k++) {
+            char p[64];
+            snprintf(p, sizeof(p), "%.15g", cfg.latency_percentiles[k]);
+            o = sstr_catfmt(o, "%sp%s=%.3f", k ? "," : "", p,
+                            obs_hist_percentile(h, cfg.latency_percentiles[k]));
+        }
+        o = sstr_cat(o, "\r\n", 2);
+    }
+    return o;
+}
+
 typedef struct info_section {
     const char *name;  /* INFO argument */
     const char *title; /* "# <title>" */
@@ -436,6 +453,7 @@ static const info_section sections[] = {
     {"modules", "Modules", SEC_DEFAULT | SEC_ALL, gen_modules},
     {"commandstats", "Commandstats", SEC_ALL, gen_commandstats},
     {"errorstats", "Errorstats", SEC_DEFAULT | SEC_ALL, gen_errorstats},
+    {"latencystats", "Latencystats", SEC_ALL, gen_latencystats},
     {"cluster", "Cluster", SEC_DEFAULT | SEC_ALL, gen_cluster},
     {"keyspace", "Keyspace", SEC_DEFAULT | SEC_ALL, gen_keyspace},
 };

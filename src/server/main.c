@@ -132,10 +132,17 @@ void server_cron(ev_loop *l, void *data) {
     /* Expiry: up to 25% of a tick's time at effort 1, scaled to 40% at 10. */
     uint64_t tick_us = 1000000u / (uint64_t)hz;
     uint64_t budget = tick_us * (uint64_t)(25 + (cfg.active_expire_effort - 1) * 15 / 9) / 100;
-    if (!debug_active_expire_disabled) ks_active_expire(s->ks, budget);
+    if (!debug_active_expire_disabled) {
+        uint64_t t0 = sg_monotonic_us();
+        ks_active_expire(s->ks, budget);
+        uint64_t ms = (sg_monotonic_us() - t0) / 1000;
+        if (cfg.latency_monitor_threshold && ms >= (uint64_t)cfg.latency_monitor_threshold)
+            latency_add(&s->latency, "expire-cycle", (uint32_t)ms, s->cached_ms / 1000);
+    }
     ks_rehash_step(s->ks, 1000);
     ks_background_step(s->ks, 2000);
     clients_cron(s);
+    metrics_cron(s);
     update_instantaneous(s);
     size_t used = sg_used_memory();
     if (used > s->peak_memory) {
@@ -151,6 +158,13 @@ void server_cron(ev_loop *l, void *data) {
 
 void server_before_sleep(ev_loop *l, void *data) {
     server *s = data;
+    uint64_t woke = ev_last_wake_us(l);
+    if (woke) { /* time this loop iteration spent working */
+        uint64_t us = sg_monotonic_us() - woke;
+        s->loop_prom[obs_prom_index(us)]++;
+        s->loop_sum_us += us;
+        s->loop_count++;
+    }
     if (got_signal && !s->shutdown_asap) {
         sg_log(SG_LOG_WARNING, "Received %s scheduling shutdown...",
                got_signal == SIGINT ? "SIGINT" : "SIGTERM");
@@ -176,6 +190,7 @@ void server_shutdown(server *s, bool nosave) {
     /* Flush what clients are owed, best effort, then close. */
     server_flush_pending_writes(s);
     while (s->clients) client_free(s->clients);
+    metrics_stop(s);
     for (int i = 0; i < s->nlisteners; i++) close(s->listeners[i]);
     s->nlisteners = 0;
     if (cfg.pidfile && cfg.pidfile[0]) unlink(cfg.pidfile);
@@ -354,6 +369,7 @@ int main(int argc, char **argv) {
             return 1;
         }
     }
+    metrics_start(srv);
     if (cfg.pidfile && cfg.pidfile[0]) {
         FILE *pf = fopen(cfg.pidfile, "w");
         if (pf) {

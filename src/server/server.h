@@ -19,6 +19,7 @@
 #include "../cmd/cmd.h"
 #include "../keyspace/keyspace.h"
 #include "../net/net.h"
+#include "../obs/obs.h"
 #include "../resp/resp.h"
 
 #include <stdbool.h>
@@ -159,11 +160,21 @@ struct server {
     /* config file */
     char *config_file;
     char executable[1024];
+    /* observability (src/obs) */
+    obs_hist *cmd_hist[CMDID__COUNT]; /* allocated on a command's first call */
+    uint64_t cmd_prom[CMDID__COUNT][OBS_PROM_BUCKETS + 1];
+    uint64_t loop_prom[OBS_PROM_BUCKETS + 1]; /* event-loop iteration time */
+    uint64_t loop_sum_us, loop_count;
+    slowlog slowlog;
+    latency_monitor latency;
+    int metrics_fd;
+    uint64_t metrics_scrapes, metrics_rejected;
+    int metrics_conns;
 };
 
 extern server *srv;
 extern int debug_active_expire_disabled;
-    /* DEBUG SET-ACTIVE-EXPIRE 0 */ /* the one server; only main.c and signal handlers use it */
+/* DEBUG SET-ACTIVE-EXPIRE 0 */ /* the one server; only main.c and signal handlers use it */
 
 /* ---- replies ---- */
 void reply_raw(client *c, const void *p, size_t n);
@@ -246,5 +257,11 @@ void server_cron(ev_loop *l, void *data);
 void server_before_sleep(ev_loop *l, void *data);
 void server_shutdown(server *s, bool nosave);
 sstr *server_info(server *s, client *c, int argc, char **argv, size_t *argvlen);
+
+/* ---- /metrics endpoint (src/obs/metrics.c) ---- */
+int metrics_start(server *s); /* 0, or -1 (logged) when the port can't be bound */
+void metrics_cron(server *s);
+void metrics_stop(server *s);
+sstr *metrics_render(server *s);
 
 #endif
