@@ -202,7 +202,7 @@ sstr *metrics_render(server *s) {
     }
     o = family(o, "redis_errors_total", "counter", "Error replies by error code.");
     for (err_stat *e = s->errors; e; e = e->next) {
-        o = sstr_cat(o, "redis_errors_total{err=\"", 23);
+        o = sstr_catfmt(o, "redis_errors_total{err=\"");
         o = label_value(o, e->name);
         o = sstr_catfmt(o, "\"} %llu\n", (unsigned long long)e->count);
     }
