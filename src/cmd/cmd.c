@@ -248,10 +248,10 @@ int cmd_get_keys(const cmd_def *c, int argc, const char *const *argv, const size
             step = ks->fk_keystep > 0 ? ks->fk_keystep : 1;
             if (ks->fk_lastkey >= 0) {
                 last = first + ks->fk_lastkey;
-            } else if (ks->fk_lastkey == -1 || ks->fk_limit <= 1) {
+            } else if (ks->fk_limit == 0) {
                 last = argc + ks->fk_lastkey;
-            } else {
-                last = first + ((argc - first) / ks->fk_limit) - 1;
+            } else { /* the keys are the first 1/limit of what follows */
+                last = first + ((argc - first) / ks->fk_limit) + ks->fk_lastkey;
             }
         } else if (ks->fk_type == KS_FK_KEYNUM) {
             int numidx = first + ks->fk_keynumidx;

@@ -107,9 +107,15 @@ enum cmd_id {
 #define KS_FLAG_LIST(X)                                                                            \
     X(RO, "RO")                                                                                    \
     X(RW, "RW")                                                                                    \
-    X(OW, "OW") X(RM, "RM") X(ACCESS, "access") X(UPDATE, "update") X(INSERT, "insert")            \
-        X(DELETE, "delete") X(NOT_KEY, "not_key") X(INCOMPLETE, "incomplete")                      \
-            X(VARIABLE_FLAGS, "variable_flags")
+    X(OW, "OW")                                                                                    \
+    X(RM, "RM")                                                                                    \
+    X(ACCESS, "access")                                                                            \
+    X(UPDATE, "update")                                                                            \
+    X(INSERT, "insert")                                                                            \
+    X(DELETE, "delete")                                                                            \
+    X(NOT_KEY, "not_key")                                                                          \
+    X(INCOMPLETE, "incomplete")                                                                    \
+    X(VARIABLE_FLAGS, "variable_flags")
 enum {
 #define X(sym, name) KS_BIT_##sym,
     KS_FLAG_LIST(X)

@@ -232,8 +232,10 @@ static void kt_start_resize(keyspace *ks, ktable *t, uint64_t cap) {
 static void kt_insert(keyspace *ks, ktable *t, kentry *e, uint64_t h) {
     if (kt_resizing(t)) {
         kt_rehash(ks, t, KT_STEP);
-        /* The new table must not fill up before the move completes. */
-        if (kt_resizing(t) && (t->used[1] + 1) * 4 > (t->mask[1] + 1) * 3)
+        /* Everything must fit the new table when the move completes: finish
+         * early once all entries would fill it past 3/4 (then grow from
+         * there). This also covers a shrink racing with insertions. */
+        if (kt_resizing(t) && (kt_count(t) + 1) * 4 > (t->mask[1] + 1) * 3)
             kt_rehash(ks, t, UINT64_MAX);
     }
     if (!kt_resizing(t) && (t->used[0] + 1) * 4 > (t->mask[0] + 1) * 3)
@@ -460,8 +462,9 @@ void kdb_touch(kdb *db, kentry *e) {
 
 /* ---- lookups and changes ---- */
 
+/* Expired once now is past the deadline (Redis: now > when). */
 bool ks_is_expired(const keyspace *ks, const kentry *e) {
-    return kentry_has_ttl(e) && kentry_expire(e) <= ks->now_ms;
+    return kentry_has_ttl(e) && kentry_expire(e) < ks->now_ms;
 }
 
 static bool find_ref(kdb *db, const char *key, size_t klen, kref *ref) {
@@ -802,12 +805,13 @@ static bool random_ref(kdb *db, bool want_ttl, kref *ref) {
     return true;
 }
 
+/* Draws until a live key turns up, deleting expired ones on the way (as
+ * Redis does), so the work is bounded by the keys that had to go anyway. */
 kentry *kdb_random(kdb *db) {
-    for (int tries = 0; tries < 100 && db->keys; tries++) {
+    while (db->keys) {
         kref r;
         if (!random_ref(db, false, &r)) return NULL;
         if ((*r.cell & KT_TTL) && ks_is_expired(db->ks, r.e)) {
-            if (db->keys == db->expires && tries > 50) return r.e; /* all volatile: give one */
             expire_now(&r);
             continue;
         }
@@ -830,7 +834,7 @@ static uint64_t expire_slot_cells(kdb *db, unsigned slot, uint64_t *sampled) {
             if (!(c & KT_TTL) || !cell_live(c)) continue;
             (*sampled)++;
             kentry *e = cell_entry(c);
-            if (kentry_expire(e) > ks->now_ms) continue;
+            if (kentry_expire(e) >= ks->now_ms) continue;
             kref r = {db, t, &t->cells[i][p], e, slot};
             expire_now(&r);
             expired++;
@@ -914,7 +918,7 @@ static void pool_insert(keyspace *ks, int db, const kentry *e, uint64_t score) {
     /* Pool sorted ascending by score; slot 0 is the worst candidate. */
     int i = 0;
     while (i < EVPOOL_SIZE && pool[i].key && pool[i].score < score) i++;
-    if (i == 0 && pool[0].key) return; /* worse than everything kept */
+    if (i == 0 && pool[EVPOOL_SIZE - 1].key) return; /* full, and worse than everything kept */
     if (i < EVPOOL_SIZE && !pool[EVPOOL_SIZE - 1].key) {
         memmove(pool + i + 1, pool + i, sizeof(evcand) * (size_t)(EVPOOL_SIZE - i - 1));
     } else {
@@ -927,7 +931,8 @@ static void pool_insert(keyspace *ks, int db, const kentry *e, uint64_t score) {
     pool[i].score = score;
 }
 
-static bool evict_one(keyspace *ks) {
+/* Evicts one key by policy; returns the bytes its entry held, 0 if none. */
+static size_t evict_one(keyspace *ks) {
     int pol = ks->set.policy;
     bool volatile_only = pol >= KS_POLICY_VOLATILE_LRU;
     if (pol == KS_POLICY_ALLKEYS_RANDOM || pol == KS_POLICY_VOLATILE_RANDOM) {
@@ -942,10 +947,11 @@ static bool evict_one(keyspace *ks) {
                 const char *k = kentry_key(r.e, &kl);
                 ks->hook(ks->hook_ctx, db, k, kl, KS_EVENT_EVICTED);
             }
+            size_t bytes = kentry_mem(r.e);
             kdb_delete(&r);
-            return true;
+            return bytes;
         }
-        return false;
+        return 0;
     }
     for (int round = 0; round < 4; round++) {
         for (int d = 0; d < ks->ndb; d++) {
@@ -972,20 +978,24 @@ static bool evict_one(keyspace *ks) {
                 const char *k = kentry_key(r.e, &kl);
                 ks->hook(ks->hook_ctx, db, k, kl, KS_EVENT_EVICTED);
             }
+            size_t bytes = kentry_mem(r.e);
             kdb_delete(&r);
-            return true;
+            return bytes;
         }
     }
-    return false;
+    return 0;
 }
 
+/* Counts what each deleted entry held, not the drop in used_memory, which
+ * the eviction pool's own bookkeeping would distort. */
 size_t ks_evict(keyspace *ks, size_t want) {
     uint64_t start = sg_monotonic_us();
-    size_t before = sg_used_memory(), freed = 0;
+    size_t freed = 0;
+    if (ks->set.policy == KS_POLICY_NOEVICTION) return 0;
     while (freed < want) {
-        if (!evict_one(ks)) break;
-        size_t now = sg_used_memory();
-        freed = before > now ? before - now : 0;
+        size_t n = evict_one(ks);
+        if (!n) break;
+        freed += n;
     }
     ks->stats.eviction_us += sg_monotonic_us() - start;
     return freed;
