@@ -185,6 +185,11 @@ bool kentry_str_set_inplace(kentry *e, const char *val, size_t vlen, int enc) {
     return true;
 }
 
+void kentry_set_enc(kentry *e, int enc) {
+    sg_assert(!enc_inline(kentry_type(e), kentry_enc(e)) && !enc_inline(kentry_type(e), enc));
+    KB(e)[0] = (uint8_t)((kentry_type(e) & 15) | ((enc & 15) << 4));
+}
+
 void *kentry_ptr(const kentry *e) {
     if (enc_inline(kentry_type(e), kentry_enc(e))) return NULL;
     void *p;

@@ -34,13 +34,25 @@
 #define SURGE_KEYSPACE_H
 
 #include "../base/base.h"
+#include "dict.h"
+#include "pack.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 enum { OBJ_STRING = 0, OBJ_LIST = 1, OBJ_SET = 2, OBJ_ZSET = 3, OBJ_HASH = 4, OBJ__COUNT = 16 };
-enum { ENC_RAW = 0, ENC_INT = 1, ENC_EMBSTR = 2, ENC__COUNT = 16 };
+enum {
+    ENC_RAW = 0,
+    ENC_INT = 1,
+    ENC_EMBSTR = 2,
+    ENC_HASHTABLE = 3, /* dict */
+    ENC_QUICKLIST = 4,
+    ENC_INTSET = 6,
+    ENC_SKIPLIST = 7,
+    ENC_LISTPACK = 8, /* pack */
+    ENC__COUNT = 16
+};
 #define KS_EMBSTR_MAX 44 /* longest string kept inside the entry */
 
 typedef struct kentry kentry; /* opaque; accessors below */
@@ -81,6 +93,9 @@ void *kentry_ptr(const kentry *e); /* RAW sstr* or the type's object */
  * entry's allocation; returns false (nothing changed) otherwise. */
 bool kentry_str_set_inplace(kentry *e, const char *val, size_t vlen, int enc);
 void kentry_set_ptr(kentry *e, void *ptr); /* for pointer encodings only */
+/* Changes the encoding of a pointer-encoded value (listpack -> hashtable
+ * and back); the caller has already converted the object. */
+void kentry_set_enc(kentry *e, int enc);
 size_t kentry_mem(const kentry *e);        /* allocation + value bytes */
 uint32_t kentry_lru(const kentry *e);
 void kentry_set_lru(kentry *e, uint32_t v);
@@ -205,6 +220,11 @@ void ks_rehash_step(keyspace *ks, uint64_t budget_us);
 
 /* Order-independent digest of a db's contents (DEBUG DIGEST): 20 bytes. */
 void kdb_digest(kdb *db, uint8_t out[20]);
+/* Digest building blocks for types' digest hooks: 20-byte SipHash-based
+ * digests with fixed keys (comparable across restarts). _mix is
+ * order-dependent (out = H(out || data)); XOR digests for order-free sets. */
+void ks_digest_bytes(const void *p, size_t n, uint8_t out[20]);
+void ks_digest_mix(uint8_t out[20], const void *p, size_t n);
 /* Value digest of one key (DEBUG DIGEST-VALUE). */
 void kentry_digest(const kentry *e, bool with_key, uint8_t out[20]);
 

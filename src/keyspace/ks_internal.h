@@ -16,8 +16,6 @@ struct kentry {
 kentry *kentry_rebuild(const kentry *e, const char *key, size_t klen, int64_t expire);
 void kentry_set_expire_inplace(kentry *e, int64_t when);
 size_t kentry_alloc_len(const kentry *e);
-void ks_digest_bytes(const void *p, size_t n, uint8_t out[20]);
-void ks_digest_mix(uint8_t out[20], const void *p, size_t n);
 
 /* Table cell: [63..48] low 16 hash bits | [47..4] entry address |
  * [3..1] 3 high hash bits | [0] entry has a TTL. 0 is an empty cell;

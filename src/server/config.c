@@ -146,6 +146,21 @@ static const cfg_row rows[] = {
             "logged, not fatal."),
     STR_ROW("metrics-bind", metrics_bind, "127.0.0.1", F_IMMUTABLE,
             "Address of the /metrics endpoint (one address)."),
+    INT_ROW("hash-max-listpack-entries", hash_max_listpack_entries, "128", 0, LLONG_MAX, 0,
+            "Hashes with at most this many fields use the packed encoding."),
+    INT_ROW("hash-max-listpack-value", hash_max_listpack_value, "64", 0, LLONG_MAX, 0,
+            "...and no field or value longer than this many bytes."),
+    INT_ROW("set-max-intset-entries", set_max_intset_entries, "512", 0, LLONG_MAX, 0,
+            "Sets of at most this many integers use the intset encoding."),
+    INT_ROW("zset-max-listpack-entries", zset_max_listpack_entries, "128", 0, LLONG_MAX, 0,
+            "Sorted sets with at most this many members use the packed encoding."),
+    INT_ROW("zset-max-listpack-value", zset_max_listpack_value, "64", 0, LLONG_MAX, 0,
+            "...and no member longer than this many bytes."),
+    INT_ROW("list-max-listpack-size", list_max_listpack_size, "-2", -5, LLONG_MAX, 0,
+            "Quicklist node size: positive = entries per node, -1..-5 = 4/8/16/32/64 KB."),
+    INT_ROW("list-compress-depth", list_compress_depth, "0", 0, LLONG_MAX, 0,
+            "Quicklist nodes kept uncompressed at each end (accepted; compression is not "
+            "implemented, nodes are never compressed)."),
 };
 #define NROWS ((int)SG_ARRAY_LEN(rows))
 

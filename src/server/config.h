@@ -53,6 +53,11 @@ typedef struct config {
     int nlatency_percentiles;
     long long metrics_port; /* 0 disables the /metrics endpoint */
     char *metrics_bind;
+    /* packed encodings of small collections (Redis's thresholds) */
+    long long hash_max_listpack_entries, hash_max_listpack_value;
+    long long set_max_intset_entries;
+    long long zset_max_listpack_entries, zset_max_listpack_value;
+    long long list_max_listpack_size, list_compress_depth;
 } config;
 
 extern config cfg;

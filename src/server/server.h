@@ -223,6 +223,11 @@ bool arg_is(const client *c, int i, const char *word); /* case-insensitive */
 kentry *lookup_read_typed(client *c, int i, int type, kref *ref, bool *wrong);
 kentry *lookup_write_typed(client *c, int i, int type, kref *ref, bool *wrong);
 
+/* String values for bit-level commands: converts ref's string to the raw
+ * (growable sstr) encoding and returns it; after growing it with sstr_*
+ * calls, store the new pointer with kentry_set_ptr(ref->e, s). */
+sstr *str_make_raw(kref *r);
+
 /* ---- server services for handlers ---- */
 void server_key_modified(client *c, kdb *db, const char *key, size_t klen);
 void server_dirty(server *s, long long n);

@@ -336,8 +336,9 @@ static bool check_len_or_reply(client *c, unsigned long long total) {
     return true;
 }
 
-/* Makes ref's string value raw (a growable sstr) and returns it. */
-static sstr *make_raw(kref *r) {
+/* Makes ref's string value raw (a growable sstr) and returns it (shared
+ * with the bitmap and HyperLogLog commands through server.h). */
+sstr *str_make_raw(kref *r) {
     kentry *e = r->e;
     if (kentry_enc(e) == ENC_RAW) return kentry_ptr(e);
     size_t n, kl;
@@ -366,7 +367,7 @@ void append_command(client *c) {
         size_t cur;
         kentry_str(e, &cur);
         if (!check_len_or_reply(c, (unsigned long long)cur + c->argvlen[2])) return;
-        sstr *s = make_raw(&r);
+        sstr *s = str_make_raw(&r);
         sstr *ns = sstr_cat(s, c->argv[2], c->argvlen[2]);
         if (ns != s) kentry_set_ptr(r.e, ns);
         total = ns->len;
@@ -410,7 +411,7 @@ void setrange_command(client *c) {
         kdb_add(c->db, kentry_new_ptr(c->argv[1], c->argvlen[1], OBJ_STRING, ENC_RAW, s, -1));
         cur = s->len;
     } else {
-        sstr *s = make_raw(&r);
+        sstr *s = str_make_raw(&r);
         sstr *ns = sstr_grow_zero(s, (size_t)off + vlen);
         memcpy(ns->buf + off, c->argv[3], vlen);
         if (ns != s) kentry_set_ptr(r.e, ns);
