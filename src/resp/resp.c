@@ -17,6 +17,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <string.h>
 
 void resp_parser_init(resp_parser *p) {
@@ -272,4 +273,64 @@ size_t resp_fmt_header(char *dst, char type, long long n) {
     dst[1 + l] = '\r';
     dst[2 + l] = '\n';
     return l + 3;
+}
+
+/* Reads a line starting at buf[pos] (after the type byte); returns the
+ * position after "\r\n", or 0 if incomplete, and the number in *n. */
+static size_t scan_line(const char *buf, size_t len, size_t pos, long long *n, bool *ok) {
+    const char *cr = memchr(buf + pos, '\r', len - pos);
+    if (!cr || (size_t)(cr - buf) + 1 >= len) return 0;
+    size_t end = (size_t)(cr - buf);
+    *ok = sg_str2ll(buf + pos, end - pos, n) != 0;
+    return end + 2;
+}
+
+long long resp_reply_scan(const char *buf, size_t len, int *is_error) {
+    long long pending[RESP_MAX_DEPTH]; /* items still expected per level */
+    int depth = 0;
+    size_t pos = 0;
+    if (is_error) *is_error = len && (buf[0] == '-' || buf[0] == '!');
+    do {
+        if (pos >= len) return 0;
+        char t = buf[pos];
+        long long n = 0;
+        bool ok = true;
+        size_t next;
+        switch (t) {
+        case '+': case '-': case ':': case '_': case ',': case '#': case '(': {
+            const char *cr = memchr(buf + pos, '\r', len - pos);
+            if (!cr || (size_t)(cr - buf) + 1 >= len) return 0;
+            pos = (size_t)(cr - buf) + 2;
+            break;
+        }
+        case '$': case '!': case '=':
+            next = scan_line(buf, len, pos + 1, &n, &ok);
+            if (!next) return 0;
+            if (!ok || n < -1) return -1;
+            pos = next;
+            if (n >= 0) {
+                if (len - pos < (size_t)n + 2) return 0;
+                pos += (size_t)n + 2;
+            }
+            break;
+        case '*': case '%': case '~': case '>': case '|':
+            next = scan_line(buf, len, pos + 1, &n, &ok);
+            if (!next) return 0;
+            if (!ok || n < -1) return -1;
+            pos = next;
+            if (n > 0) {
+                if (depth == RESP_MAX_DEPTH) return -1;
+                if (n > (LLONG_MAX / 2)) return -1;
+                pending[depth++] = (t == '%' || t == '|') ? n * 2 : n;
+                /* an attribute precedes the reply it annotates */
+                if (t == '|') pending[depth - 1]++;
+                continue;
+            }
+            break;
+        default: return -1;
+        }
+        /* one item completed: pop finished levels */
+        while (depth > 0 && --pending[depth - 1] == 0) depth--;
+    } while (depth > 0);
+    return (long long)pos;
 }

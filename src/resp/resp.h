@@ -76,6 +76,15 @@ void resp_parser_rebase(resp_parser *p);
  * (0 if unknown). Lets the reader size one big read for a big value. */
 size_t resp_parser_want(const resp_parser *p, size_t len);
 
+/* ---- reply scanning (client side: surge-bench, later the proxy) ----
+ * Finds the end of the first complete reply in buf[0..len) without building
+ * it: nested aggregates (RESP2 and RESP3: * % ~ > | and attributes) are
+ * walked with an explicit stack of at most RESP_MAX_DEPTH levels. Returns
+ * the reply's length, 0 if incomplete, or -1 if malformed. *is_error is set
+ * for a top-level '-' or '!' reply. */
+#define RESP_MAX_DEPTH 64
+long long resp_reply_scan(const char *buf, size_t len, int *is_error);
+
 /* ---- reply formatting ---- */
 /* Writes "<type><n>\r\n" into dst (at least 32 bytes); returns the length. */
 size_t resp_fmt_header(char *dst, char type, long long n);

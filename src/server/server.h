@@ -22,6 +22,7 @@
 #include "../obs/obs.h"
 #include "../resp/resp.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -172,7 +173,9 @@ struct server {
     int metrics_conns;
 };
 
-extern server *srv;
+extern server *srv; /* the one server; main.c and signal handlers use it */
+extern volatile sig_atomic_t server_got_signal; /* set by SIGTERM/SIGINT */
+void server_accept_handler(ev_loop *l, int fd, void *data, int mask);
 extern int debug_active_expire_disabled;
 /* DEBUG SET-ACTIVE-EXPIRE 0 */ /* the one server; only main.c and signal handlers use it */
 
