@@ -41,8 +41,10 @@ uint64_t lg_keys_pick(const lg_keys *k, double u) {
     uint64_t lo = 0, hi = k->n - 1;
     while (lo < hi) { /* first index with cdf > u */
         uint64_t mid = lo + (hi - lo) / 2;
-        if (k->cdf[mid] > u) hi = mid;
-        else lo = mid + 1;
+        if (k->cdf[mid] > u)
+            hi = mid;
+        else
+            lo = mid + 1;
     }
     return lo;
 }

@@ -63,8 +63,8 @@ typedef struct opts {
     bool quiet;
 } opts;
 
-static opts O = {"127.0.0.1", 6379, 50, 1, 100000, 0, 0, 0, 100000, 16, 1, "get:50,set:50",
-                 "text", false};
+static opts O = {"127.0.0.1", 6379,   50, 1, 100000,          0,      0,
+                 0,           100000, 16, 1, "get:50,set:50", "text", false};
 static lg_keys keys;
 static lg_mix mix;
 static char *value;
@@ -93,23 +93,55 @@ static void queue_request(bconn *c, uint64_t due_us) {
     int cmd = lg_mix_pick(&mix, (uint32_t)(xrand() % mix.total));
     uint64_t k = lg_keys_pick(&keys, (double)(xrand() >> 11) / (double)(1ULL << 53));
     char key[48], member[32];
-    static const char *prefix[LG__COUNT] = {"key", "key", "counter", "list", "hash", "set", "zset", ""};
-    size_t kl = (size_t)snprintf(key, sizeof(key), "%s:%012llu", prefix[cmd], (unsigned long long)k);
-    size_t ml = (size_t)snprintf(member, sizeof(member), "m:%llu",
-                                 (unsigned long long)(xrand() % 1000));
+    static const char *prefix[LG__COUNT] = {"key",  "key", "counter", "list",
+                                            "hash", "set", "zset",    ""};
+    size_t kl =
+        (size_t)snprintf(key, sizeof(key), "%s:%012llu", prefix[cmd], (unsigned long long)k);
+    size_t ml =
+        (size_t)snprintf(member, sizeof(member), "m:%llu", (unsigned long long)(xrand() % 1000));
     const char *argv[4];
     size_t lens[4];
     int argc = 0;
 #define ARG(p, l) (argv[argc] = (p), lens[argc] = (l), argc++)
     switch (cmd) {
-    case LG_GET: ARG("GET", 3); ARG(key, kl); break;
-    case LG_SET: ARG("SET", 3); ARG(key, kl); ARG(value, O.vsize); break;
-    case LG_INCR: ARG("INCR", 4); ARG(key, kl); break;
-    case LG_LPUSH: ARG("LPUSH", 5); ARG(key, kl); ARG(value, O.vsize); break;
-    case LG_HSET: ARG("HSET", 4); ARG(key, kl); ARG(member, ml); ARG(value, O.vsize); break;
-    case LG_SADD: ARG("SADD", 4); ARG(key, kl); ARG(member, ml); break;
-    case LG_ZADD: ARG("ZADD", 4); ARG(key, kl); ARG("1", 1); ARG(member, ml); break;
-    default: ARG("PING", 4); break;
+    case LG_GET:
+        ARG("GET", 3);
+        ARG(key, kl);
+        break;
+    case LG_SET:
+        ARG("SET", 3);
+        ARG(key, kl);
+        ARG(value, O.vsize);
+        break;
+    case LG_INCR:
+        ARG("INCR", 4);
+        ARG(key, kl);
+        break;
+    case LG_LPUSH:
+        ARG("LPUSH", 5);
+        ARG(key, kl);
+        ARG(value, O.vsize);
+        break;
+    case LG_HSET:
+        ARG("HSET", 4);
+        ARG(key, kl);
+        ARG(member, ml);
+        ARG(value, O.vsize);
+        break;
+    case LG_SADD:
+        ARG("SADD", 4);
+        ARG(key, kl);
+        ARG(member, ml);
+        break;
+    case LG_ZADD:
+        ARG("ZADD", 4);
+        ARG(key, kl);
+        ARG("1", 1);
+        ARG(member, ml);
+        break;
+    default:
+        ARG("PING", 4);
+        break;
     }
 #undef ARG
     c->out = append_cmd(c->out, argc, argv, lens);
@@ -195,8 +227,8 @@ static void report(uint64_t elapsed_us) {
                mode, O.mix, O.conns, O.pipeline, O.rate, (unsigned long long)done,
                (unsigned long long)errors, secs, rps, p[0], p[1], p[2], p[3], p[4]);
     } else {
-        printf("%s loop, mix %s, %d connections, pipeline %d%s\n", mode, O.mix, O.conns,
-               O.pipeline, O.rate > 0 ? "" : "");
+        printf("%s loop, mix %s, %d connections, pipeline %d%s\n", mode, O.mix, O.conns, O.pipeline,
+               O.rate > 0 ? "" : "");
         if (O.rate > 0) printf("target rate: %.0f requests/s\n", O.rate);
         printf("requests: %llu in %.3f s (%.1f/s), errors: %llu\n", (unsigned long long)done, secs,
                rps, (unsigned long long)errors);
@@ -206,37 +238,65 @@ static void report(uint64_t elapsed_us) {
 }
 
 int main(int argc, char **argv) {
-    static const struct option lopts[] = {{"rate", required_argument, NULL, 'R'},
-                                          {"dist", required_argument, NULL, 'D'},
-                                          {"seed", required_argument, NULL, 'S'},
-                                          {"output", required_argument, NULL, 'o'},
-                                          {"help", no_argument, NULL, 'H'},
-                                          {NULL, 0, NULL, 0}};
+    static const struct option lopts[] = {
+        {"rate", required_argument, NULL, 'R'}, {"dist", required_argument, NULL, 'D'},
+        {"seed", required_argument, NULL, 'S'}, {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'H'},       {NULL, 0, NULL, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "h:p:c:P:n:d:t:r:s:q", lopts, NULL)) != -1) {
         switch (ch) {
-        case 'h': O.host = optarg; break;
-        case 'p': O.port = atoi(optarg); break;
-        case 'c': O.conns = atoi(optarg); break;
-        case 'P': O.pipeline = atoi(optarg); break;
-        case 'n': O.requests = strtoull(optarg, NULL, 10); break;
-        case 'd': O.seconds = atof(optarg); break;
-        case 't': O.mix = optarg; break;
-        case 'r': O.keyspace = strtoull(optarg, NULL, 10); break;
-        case 's': O.vsize = strtoull(optarg, NULL, 10); break;
-        case 'q': O.quiet = true; break;
-        case 'R': O.rate = atof(optarg); break;
-        case 'S': O.seed = strtoull(optarg, NULL, 10); break;
-        case 'o': O.output = optarg; break;
+        case 'h':
+            O.host = optarg;
+            break;
+        case 'p':
+            O.port = atoi(optarg);
+            break;
+        case 'c':
+            O.conns = atoi(optarg);
+            break;
+        case 'P':
+            O.pipeline = atoi(optarg);
+            break;
+        case 'n':
+            O.requests = strtoull(optarg, NULL, 10);
+            break;
+        case 'd':
+            O.seconds = atof(optarg);
+            break;
+        case 't':
+            O.mix = optarg;
+            break;
+        case 'r':
+            O.keyspace = strtoull(optarg, NULL, 10);
+            break;
+        case 's':
+            O.vsize = strtoull(optarg, NULL, 10);
+            break;
+        case 'q':
+            O.quiet = true;
+            break;
+        case 'R':
+            O.rate = atof(optarg);
+            break;
+        case 'S':
+            O.seed = strtoull(optarg, NULL, 10);
+            break;
+        case 'o':
+            O.output = optarg;
+            break;
         case 'D':
-            if (!strncmp(optarg, "zipf", 4)) O.zipf_s = optarg[4] == ':' ? atof(optarg + 5) : 0.99;
-            else if (!strcmp(optarg, "uniform")) O.zipf_s = 0;
+            if (!strncmp(optarg, "zipf", 4))
+                O.zipf_s = optarg[4] == ':' ? atof(optarg + 5) : 0.99;
+            else if (!strcmp(optarg, "uniform"))
+                O.zipf_s = 0;
             else {
                 usage();
                 return 2;
             }
             break;
-        default: usage(); return ch == 'H' ? 0 : 2;
+        default:
+            usage();
+            return ch == 'H' ? 0 : 2;
         }
     }
     char err[128];
@@ -272,7 +332,8 @@ int main(int argc, char **argv) {
     uint64_t issued = 0; /* open loop: requests scheduled so far */
     if (O.rate <= 0) {
         for (int i = 0; i < O.conns; i++)
-            for (int k = 0; k < O.pipeline && may_send(start, start); k++) queue_request(&cs[i], start);
+            for (int k = 0; k < O.pipeline && may_send(start, start); k++)
+                queue_request(&cs[i], start);
     }
     struct epoll_event evs[256];
     for (;;) {

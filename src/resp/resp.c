@@ -297,13 +297,21 @@ long long resp_reply_scan(const char *buf, size_t len, int *is_error) {
         bool ok = true;
         size_t next;
         switch (t) {
-        case '+': case '-': case ':': case '_': case ',': case '#': case '(': {
+        case '+':
+        case '-':
+        case ':':
+        case '_':
+        case ',':
+        case '#':
+        case '(': {
             const char *cr = memchr(buf + pos, '\r', len - pos);
             if (!cr || (size_t)(cr - buf) + 1 >= len) return 0;
             pos = (size_t)(cr - buf) + 2;
             break;
         }
-        case '$': case '!': case '=':
+        case '$':
+        case '!':
+        case '=':
             next = scan_line(buf, len, pos + 1, &n, &ok);
             if (!next) return 0;
             if (!ok || n < -1) return -1;
@@ -313,7 +321,11 @@ long long resp_reply_scan(const char *buf, size_t len, int *is_error) {
                 pos += (size_t)n + 2;
             }
             break;
-        case '*': case '%': case '~': case '>': case '|':
+        case '*':
+        case '%':
+        case '~':
+        case '>':
+        case '|':
             next = scan_line(buf, len, pos + 1, &n, &ok);
             if (!next) return 0;
             if (!ok || n < -1) return -1;
@@ -327,7 +339,8 @@ long long resp_reply_scan(const char *buf, size_t len, int *is_error) {
                 continue;
             }
             break;
-        default: return -1;
+        default:
+            return -1;
         }
         /* one item completed: pop finished levels */
         while (depth > 0 && --pending[depth - 1] == 0) depth--;

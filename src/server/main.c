@@ -27,12 +27,6 @@ static void on_signal(int sig) {
     server_got_signal = sig;
 }
 
-
-
-
-
-
-
 static int mkdir_p(const char *path) {
     char tmp[4096];
     snprintf(tmp, sizeof(tmp), "%s", path);
@@ -90,7 +84,6 @@ static int parse_args(int argc, char **argv) {
     }
     return 0;
 }
-
 
 static void raise_fd_limit(void) {
     struct rlimit rl;
