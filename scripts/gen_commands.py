@@ -29,6 +29,9 @@ monitor shutdown debug
 command|count command|info command|list command|getkeys command|docs command|help
 command|getkeysandflags
 slowlog|get slowlog|len slowlog|reset slowlog|help
+multi exec discard watch unwatch
+subscribe unsubscribe psubscribe punsubscribe publish ssubscribe sunsubscribe spublish
+pubsub|channels pubsub|numsub pubsub|numpat pubsub|shardchannels pubsub|shardnumsub pubsub|help
 latency|latest latency|history latency|reset latency|histogram latency|help
 """.split()
 

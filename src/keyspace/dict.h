@@ -27,6 +27,7 @@ typedef struct dict_entry {
     union {
         sstr *s;
         double d;
+        void *p; /* DICT_VAL_NONE dicts may hang their own pointer here */
     } v;
     uint32_t klen;
     char key[];

@@ -18,6 +18,13 @@ void ping_command(client *c) {
         reply_error(c, "ERR wrong number of arguments for 'ping' command");
         return;
     }
+    if (c->resp < 3 && pubsub_subscribed(c)) { /* RESP2 subscribed context */
+        reply_array(c, 2);
+        reply_bulk(c, "pong", 4);
+        if (c->argc == 1) reply_bulk(c, "", 0);
+        else reply_bulk(c, c->argv[1], c->argvlen[1]);
+        return;
+    }
     if (c->argc == 1)
         reply_status(c, "PONG");
     else
@@ -175,6 +182,9 @@ void reset_command(client *c) {
         }
         c->flags &= ~CL_MONITOR;
     }
+    multi_discard(c);
+    watch_unwatch_all(c);
+    pubsub_client_free(c);
     c->dbid = 0;
     c->db = ks_db(c->srv->ks, 0);
     c->resp = 2;

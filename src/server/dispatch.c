@@ -54,6 +54,7 @@ void server_init_handlers(void) {
 
 static void reject(client *c, const cmd_def *d, const char *msg) {
     if (d) c->srv->cstats[d->id].rejected++;
+    if (c->flags & CL_MULTI) c->flags |= CL_DIRTY_EXEC; /* EXEC will abort */
     reply_error(c, msg);
 }
 
@@ -200,6 +201,31 @@ bool dispatch_command(client *c) {
             }
         }
     }
+    if (!pubsub_context_allows(c, d)) {
+        char msg[256];
+        snprintf(msg, sizeof(msg),
+                 "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
+                 "RESET are allowed in this context",
+                 d->fullname);
+        reject(c, d, msg);
+        return true;
+    }
+    if ((c->flags & CL_MULTI) && d->id != CMDID_exec && d->id != CMDID_discard &&
+        d->id != CMDID_multi && d->id != CMDID_watch && d->id != CMDID_quit &&
+        d->id != CMDID_reset) {
+        if (d->flags & CF_NO_MULTI) {
+            reject(c, d, "ERR Command not allowed inside a transaction");
+            return true;
+        }
+        multi_queue_or_run(c, d);
+        return true;
+    }
+    call_command(c, d);
+    return true;
+}
+
+void call_command(client *c, const cmd_def *d) {
+    server *s = c->srv;
     c->cmd = d;
     c->db = ks_db(s->ks, c->dbid);
     s->cached_ms = sg_mstime();
@@ -236,5 +262,4 @@ bool dispatch_command(client *c) {
     s->stat_numcommands++;
     c->commands_processed++;
     c->lastcmd = d;
-    return true;
 }

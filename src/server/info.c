@@ -288,8 +288,8 @@ static sstr *gen_stats(server *s, sstr *o) {
         "evicted_clients:0\r\n"
         "keyspace_hits:%llu\r\n"
         "keyspace_misses:%llu\r\n"
-        "pubsub_channels:0\r\n"
-        "pubsub_patterns:0\r\n"
+        "pubsub_channels:%llu\r\n"
+        "pubsub_patterns:%llu\r\n"
         "pubsubshard_channels:0\r\n"
         "latest_fork_usec:0\r\n"
         "total_forks:0\r\n"
@@ -312,6 +312,7 @@ static sstr *gen_stats(server *s, sstr *o) {
         (double)ks->expired_stale_perc_x100 / 100.0,
         (unsigned long long)(ks->expire_cycle_us / 1000), (unsigned long long)ks->evicted_keys,
         (unsigned long long)ks->hits, (unsigned long long)ks->misses,
+        (unsigned long long)pubsub_channel_count(), (unsigned long long)pubsub_pattern_count(),
         (unsigned long long)s->stat_unexpected_error_replies,
         (unsigned long long)s->stat_total_error_replies, (unsigned long long)s->stat_io_reads,
         (unsigned long long)s->stat_io_writes,

@@ -154,6 +154,7 @@ int main(int argc, char **argv) {
     srv->start_us = sg_monotonic_us();
     srv->cached_ms = srv->start_ms;
     srv->ks = ks_create((int)cfg.databases);
+    ks_set_hook(srv->ks, server_keyspace_event, srv);
     config_apply_settings(srv);
     srv->loop = ev_create((int)cfg.maxclients + 1024);
     if (!srv->loop) {

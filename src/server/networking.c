@@ -102,6 +102,9 @@ void client_free(client *c) {
         }
     }
     if (c->flags & CL_MONITOR) remove_from_array(&s->monitors, &s->nmonitors, c);
+    multi_discard(c);
+    watch_unwatch_all(c);
+    pubsub_client_free(c);
     if (c->flags & CL_FREE_PENDING) remove_from_array(&s->to_close, &s->nto_close, c);
     if (c->prev)
         c->prev->next = c->next;
@@ -168,7 +171,7 @@ static void check_output_limits(client *c) {
         }
         return;
     }
-    const obuf_limit *lim = &cfg.obuf_limits[OBL_NORMAL];
+    const obuf_limit *lim = &cfg.obuf_limits[pubsub_subscribed(c) ? OBL_PUBSUB : OBL_NORMAL];
     bool hard = lim->hard && used >= lim->hard;
     bool soft = false;
     if (lim->soft && used >= lim->soft) {

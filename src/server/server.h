@@ -52,7 +52,22 @@ enum client_flag {
     CL_FREE_PENDING = 1 << 9, /* in the close list */
     CL_EXECUTING = 1 << 10,
     CL_PROTECTED_CLOSE = 1 << 11,
+    CL_MULTI = 1 << 12,       /* inside MULTI: commands are queued */
+    CL_DIRTY_CAS = 1 << 13,   /* a WATCHed key changed: EXEC fails */
+    CL_DIRTY_EXEC = 1 << 14,  /* a command was refused while queuing */
 };
+
+typedef struct mcmd {
+    const cmd_def *d;
+    int argc;
+    sstr **argv;
+} mcmd;
+
+typedef struct watched_key {
+    int dbid;
+    sstr *key;
+    bool expired_at_watch; /* the key was logically expired when watched */
+} watched_key;
 
 typedef struct rblock {
     struct rblock *next;
@@ -101,6 +116,15 @@ typedef struct client {
     uint64_t net_in, net_out;
     uint64_t commands_processed;
     bool pending_cmd; /* a parsed command waits for CLIENT UNPAUSE */
+    /* transactions */
+    mcmd *mq;
+    int mq_len, mq_cap;
+    watched_key *wk;
+    int wk_len, wk_cap;
+    /* pub/sub (pubsub.c) */
+    dict *subs, *ssubs; /* channels, shard channels */
+    sstr **psubs;       /* patterns */
+    size_t npsubs, psubcap;
 } client;
 
 typedef struct cmd_stats {
@@ -171,6 +195,8 @@ struct server {
     int metrics_fd;
     uint64_t metrics_scrapes, metrics_rejected;
     int metrics_conns;
+    dict **watched; /* per db: key -> wlist of clients WATCHing it (lazy) */
+    uint64_t watching_clients;
 };
 
 extern server *srv; /* the one server; main.c and signal handlers use it */
@@ -230,6 +256,28 @@ kentry *lookup_write_typed(client *c, int i, int type, kref *ref, bool *wrong);
  * (growable sstr) encoding and returns it; after growing it with sstr_*
  * calls, store the new pointer with kentry_set_ptr(ref->e, s). */
 sstr *str_make_raw(kref *r);
+
+/* ---- transactions (multi.c) ---- */
+void multi_discard(client *c);       /* drops queued commands and flags */
+void watch_unwatch_all(client *c);   /* forgets every watched key */
+void watch_touch_key(server *s, int dbid, const char *key, size_t klen);
+/* FLUSHDB/FLUSHALL/SWAPDB: every watched key of the db that exists (or
+ * existed) counts as modified. Call before flushing. */
+void watch_touch_db(server *s, int dbid, int other_dbid); /* other: SWAPDB peer or -1 */
+/* Keyspace hook: a key expired or was evicted (WATCH, notifications). */
+void server_keyspace_event(void *ctx, kdb *db, const char *key, size_t klen, int why);
+bool multi_queue_or_run(client *c, const cmd_def *d); /* true if queued */
+/* Runs a command whose checks have passed (also used by EXEC). */
+void call_command(client *c, const cmd_def *d);
+
+/* ---- pub/sub (pubsub.c) ---- */
+void reply_push(client *c, long long n); /* RESP3 push header, RESP2 array */
+bool pubsub_subscribed(const client *c);
+bool pubsub_context_allows(const client *c, const cmd_def *d);
+void pubsub_client_free(client *c);
+long long pubsub_publish(int shard, const char *ch, size_t clen, const char *msg, size_t mlen);
+uint64_t pubsub_channel_count(void);
+uint64_t pubsub_pattern_count(void);
 
 /* ---- server services for handlers ---- */
 void server_key_modified(client *c, kdb *db, const char *key, size_t klen);

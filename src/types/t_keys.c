@@ -302,7 +302,11 @@ void swapdb_command(client *c) {
         reply_error(c, ERR_DB_INDEX);
         return;
     }
-    if (a != b) ks_swapdb(ks, a, b);
+    if (a != b) {
+        watch_touch_db(c->srv, a, b);
+        watch_touch_db(c->srv, b, a);
+        ks_swapdb(ks, a, b);
+    }
     c->db = ks_db(ks, c->dbid);
     server_dirty(c->srv, 1);
     reply_ok(c);
@@ -619,6 +623,7 @@ static uint64_t flush_db(kdb *db, bool async) {
 void flushdb_command(client *c) {
     bool async;
     if (!flush_mode_or_reply(c, &async)) return;
+    watch_touch_db(c->srv, c->dbid, -1);
     server_dirty(c->srv, (long long)flush_db(c->db, async));
     reply_ok(c);
 }
@@ -628,7 +633,10 @@ void flushall_command(client *c) {
     if (!flush_mode_or_reply(c, &async)) return;
     keyspace *ks = c->srv->ks;
     uint64_t n = 0;
-    for (int i = 0; i < ks_ndb(ks); i++) n += flush_db(ks_db(ks, i), async);
+    for (int i = 0; i < ks_ndb(ks); i++) {
+        watch_touch_db(c->srv, i, -1);
+        n += flush_db(ks_db(ks, i), async);
+    }
     server_dirty(c->srv, (long long)n + 1); /* Redis adds one for FLUSHALL itself */
     reply_ok(c);
 }
