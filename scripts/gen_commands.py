@@ -30,8 +30,20 @@ command|count command|info command|list command|getkeys command|docs command|hel
 command|getkeysandflags
 slowlog|get slowlog|len slowlog|reset slowlog|help
 multi exec discard watch unwatch
+bzpopmin bzpopmax bzmpop blpop brpop blmove brpoplpush blmpop
 subscribe unsubscribe psubscribe punsubscribe publish ssubscribe sunsubscribe spublish
 pubsub|channels pubsub|numsub pubsub|numpat pubsub|shardchannels pubsub|shardnumsub pubsub|help
+hset hsetnx hget hmset hmget hgetall hdel hexists hlen hkeys hvals hstrlen hincrby hincrbyfloat
+hrandfield hscan
+lpush rpush lpushx rpushx lpop rpop llen lrange lindex lset linsert lrem ltrim lpos lmove rpoplpush
+lmpop
+sadd srem smembers sismember smismember scard spop srandmember smove sinter sintercard sinterstore
+sunion sunionstore sdiff sdiffstore sscan
+zadd zincrby zrem zcard zscore zmscore zrank zrevrank zrange zrangestore zrevrange zrangebyscore
+zrevrangebyscore zrangebylex zrevrangebylex zcount zlexcount zremrangebyrank zremrangebyscore
+zremrangebylex zpopmin zpopmax zmpop zrandmember zunion zinter zdiff zunionstore zinterstore
+zdiffstore zintercard zscan
+setbit getbit bitcount bitpos bitop bitfield bitfield_ro pfadd pfcount pfmerge
 latency|latest latency|history latency|reset latency|histogram latency|help
 """.split()
 
@@ -68,7 +80,9 @@ def keyspec_str(ks):
         fkspec = pairs(fk["spec"]) if fk["spec"] else {}
         bsa = " ".join(f"{k}={s(v)}" for k, v in bsspec.items())
         fka = " ".join(f"{k}={s(v)}" for k, v in fkspec.items())
-        out.append(f"{flags}|{s(bs['type'])}|{bsa}|{s(fk['type'])}|{fka}")
+        notes = s(d.get("notes", b"")).replace("|", " ").replace(";", ",")
+        out.append(f"{flags}|{s(bs['type'])}|{bsa}|{s(fk['type'])}|{fka}" +
+                   (f"|{notes}" if notes else ""))
     return ";".join(out)
 
 

@@ -4,7 +4,8 @@
 #   integration tests (pytest + redis-py, differential against Debian's
 #   redis-server) against the release build, and the protocol/hostile-input
 #   tests again against the sanitizer build.
-# Set SURGE_LONG=1 for the long variants (more differential commands).
+# Set SURGE_LONG=1 for the long variants (more differential commands), and
+# FUZZ_SECONDS=600 for long fuzzing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -24,4 +25,6 @@ echo "== protocol and hostile-input tests (asan+ubsan build)"
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1 \
     SURGE_SERVER="$PWD/build-asan/surge-server" \
     $PY -m pytest tests/integration/test_protocol.py tests/integration/test_hostile.py -q -p no:cacheprovider
+echo "== fuzz targets: replay the corpus, then fuzz briefly (FUZZ_SECONDS, default 8)"
+FUZZ_SECONDS="${FUZZ_SECONDS:-8}" scripts/fuzz.sh
 echo "== all tests passed"

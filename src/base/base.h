@@ -131,6 +131,6 @@ void sg_log_configure(FILE *out, int level, bool json);
 int sg_log_level(void);
 void sg_log_set_level(int level, bool json);
 void sg_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sg_logv(int level, const char *fmt, va_list ap);
+void sg_logv(int level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 #endif

@@ -109,14 +109,35 @@ void sg_logv(int level, const char *fmt, va_list ap) {
     if (log_json) {
         fprintf(out, "{\"ts\":%lld.%03d,\"pid\":%d,\"level\":\"%s\",\"msg\":\"",
                 (long long)tv.tv_sec, (int)(tv.tv_usec / 1000), (int)getpid(), names[level]);
-        for (const char *p = msg; *p; p++) {
-            unsigned char c = (unsigned char)*p;
-            if (c == '"' || c == '\\')
+        /* Valid UTF-8 passes through; control characters are escaped; an
+         * invalid byte becomes U+FFFD, so every line is JSON and UTF-8. */
+        const unsigned char *p = (const unsigned char *)msg;
+        while (*p) {
+            unsigned char c = *p;
+            if (c == '"' || c == '\\') {
                 fprintf(out, "\\%c", c);
-            else if (c < 0x20)
+                p++;
+            } else if (c < 0x20 || c == 0x7f) {
                 fprintf(out, "\\u%04x", c);
-            else
+                p++;
+            } else if (c < 0x80) {
                 fputc(c, out);
+                p++;
+            } else {
+                int seq = (c & 0xE0) == 0xC0   ? 2
+                          : (c & 0xF0) == 0xE0 ? 3
+                          : (c & 0xF8) == 0xF0 ? 4
+                                               : 0;
+                bool ok = seq > 0 && !(seq == 2 && c < 0xC2) && !(seq == 4 && c > 0xF4);
+                for (int k = 1; ok && k < seq; k++) ok = (p[k] & 0xC0) == 0x80;
+                if (ok) {
+                    fwrite(p, 1, (size_t)seq, out);
+                    p += seq;
+                } else {
+                    fputs("\\ufffd", out);
+                    p++;
+                }
+            }
         }
         fputs("\"}\n", out);
     } else {

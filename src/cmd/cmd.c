@@ -127,19 +127,19 @@ static void parse_keyspecs(cmd_def *c) {
     for (int i = 0; i < n; i++) {
         const char *end = strchr(s, ';');
         if (!end) end = s + strlen(s);
-        const char *f[5];
-        size_t fl[5];
+        const char *f[6];
+        size_t fl[6] = {0};
         const char *p = s;
-        for (int j = 0; j < 5; j++) {
+        int nf = 0;
+        for (int j = 0; j < 6 && p <= end; j++) { /* the 6th field (notes) is optional */
             const char *bar = memchr(p, '|', (size_t)(end - p));
-            if (j < 4)
-                sg_assert(bar);
-            else
-                bar = end;
+            if (!bar || j == 5) bar = end;
             f[j] = p;
             fl[j] = (size_t)(bar - p);
+            nf++;
             p = bar + 1;
         }
+        sg_assert(nf >= 5);
         cmd_keyspec *ks = &c->keyspecs[i];
         /* flags */
         char fb[128];
@@ -159,6 +159,11 @@ static void parse_keyspecs(cmd_def *c) {
                       : !strncmp(f[3], "keynum", fl[3]) ? KS_FK_KEYNUM
                                                         : KS_FK_UNKNOWN;
         parse_args(f[4], fl[4], ks, false);
+        if (nf == 6 && fl[5]) {
+            ks->notes = sg_malloc(fl[5] + 1);
+            memcpy(ks->notes, f[5], fl[5]);
+            ks->notes[fl[5]] = '\0';
+        }
         s = *end ? end + 1 : end;
     }
 }
@@ -269,10 +274,19 @@ int cmd_get_keys(const cmd_def *c, int argc, const char *const *argv, const size
             if (ks->fk_type == KS_FK_KEYNUM) return -1;
             last = argc - 1;
         }
+        uint32_t kf = ks->flags;
+        if ((kf & (1u << KS_BIT_VARIABLE_FLAGS)) && !strcmp(c->fullname, "set")) {
+            /* SET's key is OW+update, or RW+access+update with GET (Redis's
+             * setGetKeys). */
+            bool get = false;
+            for (int i = 3; i < argc; i++) get |= lens[i] == 3 && !strncasecmp(argv[i], "get", 3);
+            kf = get ? (1u << KS_BIT_RW) | (1u << KS_BIT_ACCESS) | (1u << KS_BIT_UPDATE)
+                     : (1u << KS_BIT_OW) | (1u << KS_BIT_UPDATE);
+        }
         for (int i = first; i <= last; i += step) {
             if (n >= max) return n;
             pos[n] = i;
-            if (flags) flags[n] = ks->flags;
+            if (flags) flags[n] = kf;
             n++;
         }
     }

@@ -136,6 +136,7 @@ typedef struct cmd_keyspec {
     int fk_type;
     int fk_lastkey, fk_keystep, fk_limit;       /* RANGE */
     int fk_keynumidx, fk_firstkey, fk_keystep2; /* KEYNUM */
+    char *notes;                                /* NULL when none */
 } cmd_keyspec;
 
 typedef struct cmd_def {

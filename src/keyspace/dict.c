@@ -59,7 +59,8 @@ static void resize(dict *d, uint64_t cap) {
     for (uint64_t i = 0; i <= oldmask; i++) {
         uintptr_t c = old[i];
         if (!c) continue;
-        uint64_t h = d->mask <= 0xFFFF ? (c >> 48) : sg_hash(cell_entry(c)->key, cell_entry(c)->klen);
+        uint64_t h =
+            d->mask <= 0xFFFF ? (c >> 48) : sg_hash(cell_entry(c)->key, cell_entry(c)->klen);
         place(d, c, h);
     }
     sg_free(old);
@@ -177,8 +178,15 @@ uint64_t dict_scan(const dict *d, uint64_t v, dict_scan_fn *fn, void *ctx) {
     return rev64(v);
 }
 
+/* Uniform: draw cells until an occupied one turns up (the table is at
+ * least 1/8 full, so this takes a few draws); scanning forward from a
+ * random cell instead would favour entries that follow empty runs. */
 dict_entry *dict_random(const dict *d) {
     if (!d->used) return NULL;
+    for (int tries = 0; tries < 1000; tries++) {
+        uintptr_t c = d->cells[sg_rand64() & d->mask];
+        if (c) return cell_entry(c);
+    }
     uint64_t p = sg_rand64() & d->mask;
     for (uint64_t i = 0; i <= d->mask; i++, p = (p + 1) & d->mask)
         if (d->cells[p]) return cell_entry(d->cells[p]);

@@ -96,7 +96,7 @@ void kentry_set_ptr(kentry *e, void *ptr); /* for pointer encodings only */
 /* Changes the encoding of a pointer-encoded value (listpack -> hashtable
  * and back); the caller has already converted the object. */
 void kentry_set_enc(kentry *e, int enc);
-size_t kentry_mem(const kentry *e);        /* allocation + value bytes */
+size_t kentry_mem(const kentry *e); /* allocation + value bytes */
 uint32_t kentry_lru(const kentry *e);
 void kentry_set_lru(kentry *e, uint32_t v);
 

@@ -26,6 +26,7 @@ struct ev_loop {
     bool stop;
     int period_ms;
     uint64_t last_wake_us;
+    uint64_t next_wakeup_us;
     uint64_t iterations;
 };
 
@@ -95,6 +96,10 @@ uint64_t ev_last_wake_us(const ev_loop *l) {
     return l->last_wake_us;
 }
 
+void ev_set_next_wakeup(ev_loop *l, uint64_t us) {
+    l->next_wakeup_us = us;
+}
+
 void ev_stop(ev_loop *l) {
     l->stop = true;
 }
@@ -111,7 +116,10 @@ void ev_run(ev_loop *l, int period_ms, ev_hook_fn *tick, void *tick_data) {
         if (l->before_sleep) l->before_sleep(l, l->before_sleep_data);
         if (l->stop) break;
         uint64_t now = sg_monotonic_us();
-        int timeout = now >= next_tick ? 0 : (int)((next_tick - now + 999) / 1000);
+        uint64_t until = next_tick;
+        if (l->next_wakeup_us && l->next_wakeup_us < until) until = l->next_wakeup_us;
+        l->next_wakeup_us = 0;
+        int timeout = now >= until ? 0 : (int)((until - now + 999) / 1000);
         int n = epoll_wait(l->epfd, l->events, 1024, timeout);
         if (n < 0 && errno != EINTR) sg_panic("epoll_wait: %s", strerror(errno));
         l->last_wake_us = sg_monotonic_us();

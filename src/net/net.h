@@ -40,6 +40,8 @@ void ev_set_before_sleep(ev_loop *l, ev_hook_fn *fn, void *data);
  * is the time to the next periodic tick (period_ms). */
 void ev_run(ev_loop *l, int period_ms, ev_hook_fn *tick, void *tick_data);
 void ev_stop(ev_loop *l);
+/* Wake the next wait no later than this monotonic time (0: no request). */
+void ev_set_next_wakeup(ev_loop *l, uint64_t us);
 /* Monotonic time the last wait returned (0 before the first). */
 uint64_t ev_last_wake_us(const ev_loop *l);
 /* Changes the tick period (takes effect from the next tick). */

@@ -139,7 +139,8 @@ sstr *metrics_render(server *s) {
                     SURGE_REDIS_VERSION, SURGE_VERSION, policy_name(cfg.maxmemory_policy), cfg.port,
                     s->run_id);
     o = gauge(o, "redis_connected_clients", "Connected clients.", (double)s->nclients);
-    o = gauge(o, "redis_blocked_clients", "Clients blocked in a blocking command.", 0);
+    o = gauge(o, "redis_blocked_clients", "Clients blocked in a blocking command.",
+              (double)block_count());
     o = gauge(o, "redis_max_clients", "The maxclients setting.", (double)cfg.maxclients);
     o = gauge(o, "redis_config_maxclients", "The maxclients setting.", (double)cfg.maxclients);
     o = gauge(o, "redis_memory_used_bytes", "Bytes allocated by the server (used_memory).",

@@ -87,9 +87,13 @@ void slowlog_trim(slowlog *s, size_t max_len) {
     }
 }
 
+/* redact: bit i set = argument i is a secret, logged as "(redacted)". */
 void slowlog_push(slowlog *s, size_t max_len, int argc, char **argv, const size_t *argvlen,
-                  uint64_t duration_us, const char *peer, const char *name) {
-    if (max_len == 0) return;
+                  uint64_t redact, uint64_t duration_us, const char *peer, const char *name) {
+    if (max_len == 0) {
+        slowlog_trim(s, 0);
+        return;
+    }
     if (s->cap != max_len) { /* re-pack into a ring of the new size */
         slowlog_entry *ne = sg_calloc(sizeof(slowlog_entry) * max_len);
         size_t keep = s->len < max_len ? s->len : max_len;
@@ -118,7 +122,9 @@ void slowlog_push(slowlog *s, size_t max_len, int argc, char **argv, const size_
     e->argc = n;
     e->argv = sg_malloc(sizeof(sstr *) * (size_t)n);
     for (int i = 0; i < n; i++) {
-        if (n == SLOWLOG_MAX_ARGC && i == n - 1 && argc > SLOWLOG_MAX_ARGC) {
+        if (i < 64 && (redact >> i) & 1) {
+            e->argv[i] = sstr_new("(redacted)", 10);
+        } else if (n == SLOWLOG_MAX_ARGC && i == n - 1 && argc > SLOWLOG_MAX_ARGC) {
             e->argv[i] = sstr_catfmt(sstr_new("", 0), "... (%d more arguments)",
                                      argc - SLOWLOG_MAX_ARGC + 1);
         } else if (argvlen[i] > SLOWLOG_MAX_ARGLEN) {

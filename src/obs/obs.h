@@ -74,7 +74,7 @@ typedef struct slowlog {
  * each at most 128 bytes with a "... (N more bytes)" note). max_len 0
  * keeps nothing. */
 void slowlog_push(slowlog *s, size_t max_len, int argc, char **argv, const size_t *argvlen,
-                  uint64_t duration_us, const char *peer, const char *name);
+                  uint64_t redact, uint64_t duration_us, const char *peer, const char *name);
 const slowlog_entry *slowlog_get(const slowlog *s, size_t i); /* 0 = newest */
 void slowlog_reset(slowlog *s);
 void slowlog_trim(slowlog *s, size_t max_len);

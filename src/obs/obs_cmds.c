@@ -26,7 +26,8 @@ void slowlog_get_command(client *c) {
         }
         if (count == -1) count = (long long)sl->len;
     } else if (c->argc > 3) {
-        reply_syntax_error(c);
+        reply_error(c, "ERR unknown subcommand or wrong number of arguments for 'GET'. Try "
+                       "SLOWLOG HELP.");
         return;
     }
     if ((size_t)count > sl->len) count = (long long)sl->len;
@@ -144,10 +145,16 @@ void latency_histogram_command(client *c) {
             } else {
                 d = cmd_lookup(c->argv[j], c->argvlen[j]);
             }
-            if (!d || !s->cmd_hist[d->id] || !s->cmd_hist[d->id]->count) continue;
-            bool dup = false;
-            for (int k = 0; k < n; k++) dup |= pick[k] == d;
-            if (!dup) pick[n++] = d;
+            if (!d) continue;
+            /* A container stands for its subcommands (LATENCY HISTOGRAM config). */
+            int nsub = d->nsubs ? d->nsubs : 1;
+            for (int k = 0; k < nsub; k++) {
+                const cmd_def *x = d->nsubs ? d->subs[k] : d;
+                if (!s->cmd_hist[x->id] || !s->cmd_hist[x->id]->count) continue;
+                bool dup = false;
+                for (int m = 0; m < n; m++) dup |= pick[m] == x;
+                if (!dup) pick[n++] = x;
+            }
         }
     }
     reply_map(c, n);

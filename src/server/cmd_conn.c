@@ -21,8 +21,10 @@ void ping_command(client *c) {
     if (c->resp < 3 && pubsub_subscribed(c)) { /* RESP2 subscribed context */
         reply_array(c, 2);
         reply_bulk(c, "pong", 4);
-        if (c->argc == 1) reply_bulk(c, "", 0);
-        else reply_bulk(c, c->argv[1], c->argvlen[1]);
+        if (c->argc == 1)
+            reply_bulk(c, "", 0);
+        else
+            reply_bulk(c, c->argv[1], c->argvlen[1]);
         return;
     }
     if (c->argc == 1)
@@ -81,6 +83,7 @@ static bool try_auth(client *c, const char *user, size_t ulen, const char *pass,
 }
 
 void auth_command(client *c) {
+    c->redact = ~1ULL; /* every argument */
     if (c->argc > 3) {
         reply_syntax_error(c);
         return;
@@ -141,6 +144,7 @@ void hello_command(client *c) {
             return;
         }
     }
+    if (auth_at >= 0) c->redact |= (1ULL << (auth_at + 1)) | (1ULL << (auth_at + 2));
     if (auth_at >= 0 && !try_auth(c, c->argv[auth_at + 1], c->argvlen[auth_at + 1],
                                   c->argv[auth_at + 2], c->argvlen[auth_at + 2]))
         return;
@@ -257,12 +261,12 @@ void client_list_command(client *c) {
             ids = sg_realloc(ids, sizeof(uint64_t) * (size_t)(c->argc));
             for (j = j + 1; j < c->argc; j++) {
                 long long v;
-                if (!sg_str2ll(c->argv[j], c->argvlen[j], &v) || v <= 0) {
+                if (!sg_str2ll(c->argv[j], c->argvlen[j], &v)) {
                     reply_error(c, "ERR Invalid client ID");
                     sg_free(ids);
                     return;
                 }
-                ids[nids++] = (uint64_t)v;
+                ids[nids++] = v > 0 ? (uint64_t)v : 0; /* no client has id <= 0 */
             }
         } else {
             reply_syntax_error(c);
@@ -401,7 +405,8 @@ void client_pause_command(client *c) {
             return;
         }
     } else if (c->argc > 4) {
-        reply_syntax_error(c);
+        reply_error(c, "ERR unknown subcommand or wrong number of arguments for 'PAUSE'. Try "
+                       "CLIENT HELP.");
         return;
     }
     server *s = c->srv;

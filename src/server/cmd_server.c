@@ -157,6 +157,9 @@ void config_set_command(client *c) {
         vlens[i] = c->argvlen[3 + 2 * i];
     }
     char err[512];
+    for (int i = 0; i < npairs; i++) /* secrets stay out of SLOWLOG and MONITOR */
+        if (config_is_sensitive(names[i], nlens[i]) && 3 + 2 * i < 64)
+            c->redact |= 1ULL << (3 + 2 * i);
     if (config_set_pairs(npairs, names, nlens, values, vlens, err, sizeof(err)) != 0) {
         reply_error(c, err);
     } else {
@@ -673,7 +676,11 @@ static void reply_keyspecs(client *c, const cmd_def *d) {
     reply_set(c, d->nkeyspecs);
     for (int i = 0; i < d->nkeyspecs; i++) {
         const cmd_keyspec *ks = &d->keyspecs[i];
-        reply_map(c, 3);
+        reply_map(c, ks->notes ? 4 : 3);
+        if (ks->notes) {
+            reply_bulk_cstr(c, "notes");
+            reply_bulk_cstr(c, ks->notes);
+        }
         reply_bulk_cstr(c, "flags");
         reply_keyspec_flags(c, ks->flags);
 

@@ -102,7 +102,7 @@ static const cfg_row rows[] = {
             "Memory limit for data (0: none); beyond it the eviction policy applies."),
     ENUM_ROW("maxmemory-policy", maxmemory_policy, "noeviction", policy_enum, 0,
              "What to do at maxmemory: evict by LRU/LFU/random/TTL, or refuse writes."),
-    INT_ROW("maxmemory-samples", maxmemory_samples, "5", 1, 64, 0,
+    INT_ROW("maxmemory-samples", maxmemory_samples, "5", 1, 2147483647, 0,
             "Keys sampled per eviction round (more: closer to true LRU/LFU)."),
     INT_ROW("lfu-log-factor", lfu_log_factor, "10", 0, 2147483647, 0,
             "LFU counter logarithm factor."),
@@ -146,7 +146,7 @@ static const cfg_row rows[] = {
             "logged, not fatal."),
     STR_ROW("metrics-bind", metrics_bind, "127.0.0.1", F_IMMUTABLE,
             "Address of the /metrics endpoint (one address)."),
-    INT_ROW("hash-max-listpack-entries", hash_max_listpack_entries, "128", 0, LLONG_MAX, 0,
+    INT_ROW("hash-max-listpack-entries", hash_max_listpack_entries, "512", 0, LLONG_MAX, 0,
             "Hashes with at most this many fields use the packed encoding."),
     INT_ROW("hash-max-listpack-value", hash_max_listpack_value, "64", 0, LLONG_MAX, 0,
             "...and no field or value longer than this many bytes."),
@@ -164,12 +164,33 @@ static const cfg_row rows[] = {
 };
 #define NROWS ((int)SG_ARRAY_LEN(rows))
 
-static const char *aliases[][2] = {{"slave", "replica"}};
+/* Old names Redis still accepts (ziplist was renamed listpack in 7.0). */
+static const char *aliases[][2] = {
+    {"hash-max-ziplist-entries", "hash-max-listpack-entries"},
+    {"hash-max-ziplist-value", "hash-max-listpack-value"},
+    {"zset-max-ziplist-entries", "zset-max-listpack-entries"},
+    {"zset-max-ziplist-value", "zset-max-listpack-value"},
+    {"list-max-ziplist-size", "list-max-listpack-size"},
+};
 
 static const cfg_row *find_row(const char *name, size_t len) {
     for (int i = 0; i < NROWS; i++)
         if (strlen(rows[i].name) == len && !strncasecmp(rows[i].name, name, len)) return &rows[i];
+    for (size_t a = 0; a < SG_ARRAY_LEN(aliases); a++)
+        if (strlen(aliases[a][0]) == len && !strncasecmp(aliases[a][0], name, len))
+            return find_row(aliases[a][1], strlen(aliases[a][1]));
     return NULL;
+}
+
+const char *config_policy_name(int policy) {
+    for (const enum_val *e = policy_enum; e->name; e++)
+        if (e->val == policy) return e->name;
+    return "?";
+}
+
+bool config_is_sensitive(const char *name, size_t len) {
+    const cfg_row *r = find_row(name, len);
+    return r && (r->flags & F_SENSITIVE);
 }
 
 bool config_parse_memory(const char *s, unsigned long long *out) {
@@ -246,8 +267,9 @@ static int set_value(const cfg_row *r, int argc, char **argv, char *err, size_t 
             snprintf(err, errlen, "argument must be a memory value");
             return -1;
         }
-        if ((long long)x < r->min) {
-            snprintf(err, errlen, "argument must be a memory value of at least %lld", r->min);
+        if ((long long)x < r->min || x > (unsigned long long)r->max) {
+            snprintf(err, errlen, "argument must be between %lld and %lld inclusive", r->min,
+                     r->max);
             return -1;
         }
         *(unsigned long long *)r->ptr = x;
@@ -480,10 +502,25 @@ int config_load_file(const char *path, char *err, size_t errlen) {
                  strerror(errno));
         return -1;
     }
-    char line[4096];
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
     int lineno = 0;
-    while (fgets(line, sizeof(line), f)) {
+    int rc = 0;
+    /* Whole lines (getline), so a long line is never split into two
+     * directives; a line over 1 MB is refused. */
+    while ((len = getline(&line, &cap, f)) >= 0) {
         lineno++;
+        if (len > 1024 * 1024) {
+            snprintf(err, errlen, "config file '%s' line %d: line too long", path, lineno);
+            rc = -1;
+            break;
+        }
+        if (strlen(line) != (size_t)len) {
+            snprintf(err, errlen, "config file '%s' line %d: NUL byte in line", path, lineno);
+            rc = -1;
+            break;
+        }
         char *words[64];
         char *p = line;
         while (isspace((unsigned char)*p)) p++;
@@ -491,30 +528,33 @@ int config_load_file(const char *path, char *err, size_t errlen) {
         int n = split_line(p, words, 64);
         if (n < 0) {
             snprintf(err, errlen, "config file line %d: unbalanced quotes", lineno);
-            fclose(f);
-            return -1;
+            rc = -1;
+            break;
         }
         if (n == 0) continue;
         char e[256];
         if (config_apply_arg(words[0], n - 1, words + 1, e, sizeof(e)) != 0) {
             snprintf(err, errlen, "config file '%s' line %d: '%s': %s", path, lineno, words[0], e);
-            fclose(f);
-            return -1;
+            rc = -1;
+            break;
         }
     }
+    free(line);
     fclose(f);
-    return 0;
+    return rc;
 }
 
 int config_get_matching(const char *pattern, size_t plen, char ***names, char ***values) {
     int n = 0;
-    *names = sg_malloc(sizeof(char *) * NROWS * 2);
-    *values = sg_malloc(sizeof(char *) * NROWS * 2);
-    for (int i = 0; i < NROWS; i++) {
-        const cfg_row *r = &rows[i];
-        if (!sg_glob_match(pattern, plen, r->name, strlen(r->name), true)) continue;
+    int nalias = (int)SG_ARRAY_LEN(aliases);
+    *names = sg_malloc(sizeof(char *) * (size_t)(NROWS + nalias));
+    *values = sg_malloc(sizeof(char *) * (size_t)(NROWS + nalias));
+    for (int i = 0; i < NROWS + nalias; i++) { /* aliases answer under their own name */
+        const char *name = i < NROWS ? rows[i].name : aliases[i - NROWS][0];
+        const cfg_row *r = i < NROWS ? &rows[i] : find_row(name, strlen(name));
+        if (!sg_glob_match(pattern, plen, name, strlen(name), true)) continue;
         sstr *v = format_value(r);
-        (*names)[n] = sg_strdup(r->name);
+        (*names)[n] = sg_strdup(name);
         (*values)[n] = sg_strdup(v->buf);
         sstr_free(v);
         n++;
@@ -641,16 +681,20 @@ int config_rewrite(const char *path, char *err, size_t errlen) {
     memset(seen, 0, sizeof(seen));
     FILE *f = fopen(path, "r");
     if (f) {
-        char line[4096];
-        while (fgets(line, sizeof(line), f)) {
-            char copy[4096];
-            memcpy(copy, line, sizeof(copy));
+        char *line = NULL, *copy = NULL;
+        size_t cap = 0;
+        ssize_t len;
+        while ((len = getline(&line, &cap, f)) >= 0) {
+            free(copy);
+            copy = strdup(line);
             char *p = copy;
             while (isspace((unsigned char)*p)) p++;
             char *words[64];
             int n = (*p == '#' || !*p) ? 0 : split_line(p, words, 64);
             const cfg_row *r = n > 0 ? find_row(words[0], strlen(words[0])) : NULL;
-            if (!r) {
+            if (!r) { /* comments stay; a line we can't parse becomes one (as Redis) */
+                bool keep = n == 0;
+                if (!keep) out = sstr_cat(out, "# ??? ", 6);
                 out = sstr_cat(out, line, strlen(line));
                 continue;
             }
@@ -663,6 +707,8 @@ int config_rewrite(const char *path, char *err, size_t errlen) {
             out = sstr_cat(out, "\n", 1);
             sstr_free(v);
         }
+        free(line);
+        free(copy);
         fclose(f);
     }
     bool header = false;
@@ -746,5 +792,4 @@ void config_write_markdown(FILE *out) {
                 *r->def ? r->def : "\"\"", bounds, (r->flags & F_IMMUTABLE) ? "no" : "yes",
                 r->desc);
     }
-    SG_UNUSED(aliases);
 }

@@ -73,5 +73,8 @@ int config_set_pairs(int npairs, char **names, size_t *nlens, char **values, siz
                      char *err, size_t errlen);
 int config_rewrite(const char *path, char *err, size_t errlen);
 bool config_parse_memory(const char *s, unsigned long long *out);
+/* True for directives whose values are secrets (requirepass). */
+bool config_is_sensitive(const char *name, size_t len);
+const char *config_policy_name(int policy);
 
 #endif

@@ -48,8 +48,11 @@ bool server_has_handler(const cmd_def *d) {
     return handlers[d->id] != NULL || d->id == CMDID_command;
 }
 
+void types_register(void);
+
 void server_init_handlers(void) {
     cmd_table_init();
+    types_register();
 }
 
 static void reject(client *c, const cmd_def *d, const char *msg) {
@@ -86,6 +89,10 @@ void feed_monitors(client *c) {
     sstr *line = sstr_catfmt(sstr_new("+", 1), "%lld.%06lld [%d %s]", (long long)(us / 1000000),
                              (long long)(us % 1000000), c->dbid, c->addr);
     for (int i = 0; i < c->argc; i++) {
+        if (i < 64 && (c->redact >> i) & 1) {
+            line = sstr_cat(line, " \"(redacted)\"", 13);
+            continue;
+        }
         line = sstr_cat(line, " \"", 2);
         for (size_t j = 0; j < c->argvlen[i]; j++) {
             unsigned char ch = (unsigned char)c->argv[i][j];
@@ -193,8 +200,12 @@ bool dispatch_command(client *c) {
     if (cfg.maxmemory) {
         size_t used = sg_used_memory();
         if (used > cfg.maxmemory) {
-            if (ks_settings_of(s->ks)->policy != KS_POLICY_NOEVICTION)
-                ks_evict(s->ks, used - cfg.maxmemory);
+            /* Evict until the measured figure is under the limit (estimates
+             * of what one key frees can fall short of it). */
+            for (int round = 0; round < 64 && used > cfg.maxmemory; round++) {
+                if (!ks_evict(s->ks, used - cfg.maxmemory)) break;
+                used = sg_used_memory();
+            }
             if ((d->flags & CF_DENYOOM) && sg_used_memory() > cfg.maxmemory) {
                 reject(c, d, ERR_OOM);
                 return true;
@@ -221,7 +232,7 @@ bool dispatch_command(client *c) {
         return true;
     }
     call_command(c, d);
-    return true;
+    return !c->blocked; /* a blocked command stays pending */
 }
 
 void call_command(client *c, const cmd_def *d) {
@@ -230,8 +241,6 @@ void call_command(client *c, const cmd_def *d) {
     c->db = ks_db(s->ks, c->dbid);
     s->cached_ms = sg_mstime();
     ks_set_now(s->ks, s->cached_ms);
-    if (s->nmonitors && !(d->flags & (CF_ADMIN | CF_NO_AUTH)) && !(c->flags & CL_MONITOR))
-        feed_monitors(c);
     if (c->flags & CL_REPLY_SKIP_NEXT) {
         c->flags = (c->flags & ~CL_REPLY_SKIP_NEXT) | CL_REPLY_SKIP;
     }
@@ -239,8 +248,18 @@ void call_command(client *c, const cmd_def *d) {
     uint64_t start = sg_monotonic_us();
     handler_fn *h = d->id == CMDID_command ? command_command : handlers[d->id];
     c->flags |= CL_EXECUTING;
+    c->block_again = false;
+    c->redact = 0;
+    c->lastcmd = d; /* CLIENT LIST/INFO of the caller show the running command */
     h(c);
     c->flags &= ~CL_EXECUTING;
+    /* After running, as Redis: the handler has marked secrets to redact. */
+    if (s->nmonitors && !(d->flags & CF_ADMIN) && !(c->flags & CL_MONITOR) && !c->block_again)
+        feed_monitors(c);
+    if (c->blocked) {
+        if (c->block_again) return; /* waits; counted when it completes */
+        block_unblock(c);           /* served on this run */
+    }
     uint64_t dur = sg_monotonic_us() - start;
     c->flags &= ~CL_REPLY_SKIP;
     if (cfg.latency_tracking) {
@@ -250,8 +269,8 @@ void call_command(client *c, const cmd_def *d) {
     }
     if (cfg.slowlog_log_slower_than >= 0 && dur >= (uint64_t)cfg.slowlog_log_slower_than &&
         !(d->flags & CF_SKIP_SLOWLOG))
-        slowlog_push(&s->slowlog, (size_t)cfg.slowlog_max_len, c->argc, c->argv, c->argvlen, dur,
-                     c->addr, c->name ? c->name->buf : NULL);
+        slowlog_push(&s->slowlog, (size_t)cfg.slowlog_max_len, c->argc, c->argv, c->argvlen,
+                     c->redact, dur, c->addr, c->name ? c->name->buf : NULL);
     if (cfg.latency_monitor_threshold && dur / 1000 >= (uint64_t)cfg.latency_monitor_threshold)
         latency_add(&s->latency, (d->flags & CF_FAST) ? "fast-command" : "command",
                     (uint32_t)(dur / 1000), s->cached_ms / 1000);

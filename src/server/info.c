@@ -203,10 +203,11 @@ static sstr *gen_clients(server *s, sstr *o) {
                        "maxclients:%lld\r\n"
                        "client_recent_max_input_buffer:%zu\r\n"
                        "client_recent_max_output_buffer:%zu\r\n"
-                       "blocked_clients:0\r\n"
+                       "blocked_clients:%zu\r\n"
                        "tracking_clients:0\r\n"
-                       "clients_in_timeout_table:0\r\n",
-                       (unsigned long long)s->nclients, cfg.maxclients, max_in, max_out);
+                       "clients_in_timeout_table:%zu\r\n",
+                       (unsigned long long)s->nclients, cfg.maxclients, max_in, max_out,
+                       block_count(), block_count());
 }
 
 static sstr *gen_memory(server *s, sstr *o) {

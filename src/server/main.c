@@ -200,9 +200,9 @@ int main(int argc, char **argv) {
     }
     sg_log(SG_LOG_NOTICE,
            "Surge %s starting: pid=%d port=%lld bind=\"%s\" databases=%lld dir=%s maxmemory=%llu "
-           "maxmemory-policy=%d maxclients=%lld requirepass=%s",
+           "maxmemory-policy=%s maxclients=%lld requirepass=%s",
            SURGE_VERSION, (int)getpid(), cfg.port, cfg.bind, cfg.databases, cfg.dir, cfg.maxmemory,
-           cfg.maxmemory_policy, cfg.maxclients,
+           config_policy_name(cfg.maxmemory_policy), cfg.maxclients,
            cfg.requirepass && cfg.requirepass[0] ? "set" : "unset");
     srv->startup_memory = sg_used_memory();
     sg_log(SG_LOG_NOTICE, "Ready to accept connections tcp");

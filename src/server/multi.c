@@ -118,6 +118,7 @@ void exec_command(client *c) {
     size_t *saved_lens = c->argvlen;
     const cmd_def *saved_cmd = c->cmd;
     reply_array(c, n);
+    c->in_exec = true;
     for (int i = 0; i < n; i++) {
         char **argv = sg_malloc(sizeof(char *) * (size_t)q[i].argc);
         size_t *lens = sg_malloc(sizeof(size_t) * (size_t)q[i].argc);
@@ -135,6 +136,7 @@ void exec_command(client *c) {
         sg_free(q[i].argv);
     }
     sg_free(q);
+    c->in_exec = false;
     c->argc = saved_argc;
     c->argv = saved_argv;
     c->argvlen = saved_lens;

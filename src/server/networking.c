@@ -105,6 +105,7 @@ void client_free(client *c) {
     multi_discard(c);
     watch_unwatch_all(c);
     pubsub_client_free(c);
+    block_unblock(c);
     if (c->flags & CL_FREE_PENDING) remove_from_array(&s->to_close, &s->nto_close, c);
     if (c->prev)
         c->prev->next = c->next;
@@ -562,6 +563,14 @@ static void read_handler(ev_loop *l, int fd, void *data, int mask) {
         return;
     }
     process_input(c);
+}
+
+void client_drop_pending(client *c) {
+    if (!c->pending_cmd) return;
+    c->pending_cmd = false;
+    c->argc = 0;
+    resp_parser_consume(&c->parser);
+    client_process_pending_input(c);
 }
 
 /* Resumes input processing (after a pause ends). */

@@ -80,8 +80,10 @@ void reply_push(client *c, long long n) {
 static void confirm(client *c, const char *kind, const char *ch, size_t len, long long count) {
     reply_push(c, 3);
     reply_bulk_cstr(c, kind);
-    if (ch) reply_bulk(c, ch, len);
-    else reply_null(c);
+    if (ch)
+        reply_bulk(c, ch, len);
+    else
+        reply_null(c);
     reply_int(c, count);
 }
 
@@ -126,7 +128,8 @@ static void unsubscribe_all(client *c, int shard, bool notify) {
         dict_entry *e = dict_next(*mine, &pos);
         sstr *name = sstr_new(e->key, e->klen);
         unsubscribe(c, shard, name->buf, name->len);
-        if (notify) confirm(c, kind, name->buf, name->len, shard ? shard_count(c) : pubsub_count(c));
+        if (notify)
+            confirm(c, kind, name->buf, name->len, shard ? shard_count(c) : pubsub_count(c));
         sstr_free(name);
     }
 }
@@ -162,7 +165,8 @@ static bool punsubscribe(client *c, const char *p, size_t len) {
     }
     if (!found) return false;
     for (size_t i = 0; i < npats; i++) {
-        if (pats[i].c == c && pats[i].pattern->len == len && !memcmp(pats[i].pattern->buf, p, len)) {
+        if (pats[i].c == c && pats[i].pattern->len == len &&
+            !memcmp(pats[i].pattern->buf, p, len)) {
             sstr_free(pats[i].pattern);
             pats[i] = pats[--npats];
             break;
@@ -198,8 +202,10 @@ bool pubsub_context_allows(const client *c, const cmd_def *d) {
     case CMDID_sunsubscribe:
     case CMDID_ping:
     case CMDID_quit:
-    case CMDID_reset: return true;
-    default: return false;
+    case CMDID_reset:
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -309,8 +315,9 @@ static void channels_generic(client *c, int shard) {
     const char *pat = c->argc == 3 ? c->argv[2] : NULL;
     size_t plen = c->argc == 3 ? c->argvlen[2] : 0;
     if (c->argc > 3) {
-        reply_errorf(c, "ERR Unknown subcommand or wrong number of arguments for '%s'. Try PUBSUB "
-                        "HELP.",
+        reply_errorf(c,
+                     "ERR Unknown subcommand or wrong number of arguments for '%s'. Try PUBSUB "
+                     "HELP.",
                      c->argv[1]);
         return;
     }

@@ -167,6 +167,10 @@ void server_before_sleep(ev_loop *l, void *data) {
         s->resume_clients = false;
         for (client *c = s->clients; c; c = c->next) client_process_pending_input(c);
     }
+    if (block_count()) {
+        block_handle_ready(s);
+        ev_set_next_wakeup(l, block_handle_timeouts(s));
+    }
     server_flush_pending_writes(s);
     server_free_closed_clients(s);
     if (ks_lazyfree_pending(s->ks)) ks_background_step(s->ks, 1000);

@@ -52,9 +52,9 @@ enum client_flag {
     CL_FREE_PENDING = 1 << 9, /* in the close list */
     CL_EXECUTING = 1 << 10,
     CL_PROTECTED_CLOSE = 1 << 11,
-    CL_MULTI = 1 << 12,       /* inside MULTI: commands are queued */
-    CL_DIRTY_CAS = 1 << 13,   /* a WATCHed key changed: EXEC fails */
-    CL_DIRTY_EXEC = 1 << 14,  /* a command was refused while queuing */
+    CL_MULTI = 1 << 12,      /* inside MULTI: commands are queued */
+    CL_DIRTY_CAS = 1 << 13,  /* a WATCHed key changed: EXEC fails */
+    CL_DIRTY_EXEC = 1 << 14, /* a command was refused while queuing */
 };
 
 typedef struct mcmd {
@@ -125,6 +125,16 @@ typedef struct client {
     dict *subs, *ssubs; /* channels, shard channels */
     sstr **psubs;       /* patterns */
     size_t npsubs, psubcap;
+    /* blocking commands (block.c) */
+    bool blocked;     /* waiting on keys; its command is pending */
+    bool block_again; /* set by block_on_keys during the current run */
+    bool in_exec;     /* running EXEC's queue: never block */
+    int block_reply;  /* BLOCK_REPLY_* sent on timeout */
+    int block_dbid;
+    uint64_t block_deadline_us; /* monotonic; 0 = no timeout */
+    sstr **bkeys;
+    int nbkeys;
+    uint64_t redact; /* bit i: argv[i] is a secret (slowlog, MONITOR) */
 } client;
 
 typedef struct cmd_stats {
@@ -258,8 +268,8 @@ kentry *lookup_write_typed(client *c, int i, int type, kref *ref, bool *wrong);
 sstr *str_make_raw(kref *r);
 
 /* ---- transactions (multi.c) ---- */
-void multi_discard(client *c);       /* drops queued commands and flags */
-void watch_unwatch_all(client *c);   /* forgets every watched key */
+void multi_discard(client *c);     /* drops queued commands and flags */
+void watch_unwatch_all(client *c); /* forgets every watched key */
 void watch_touch_key(server *s, int dbid, const char *key, size_t klen);
 /* FLUSHDB/FLUSHALL/SWAPDB: every watched key of the db that exists (or
  * existed) counts as modified. Call before flushing. */
@@ -278,6 +288,23 @@ void pubsub_client_free(client *c);
 long long pubsub_publish(int shard, const char *ch, size_t clen, const char *msg, size_t mlen);
 uint64_t pubsub_channel_count(void);
 uint64_t pubsub_pattern_count(void);
+
+/* ---- blocking commands (block.c) ---- */
+enum { BLOCK_REPLY_NULL_ARRAY, BLOCK_REPLY_NULL };
+/* Parses a timeout in seconds (float) into a monotonic deadline (0: wait
+ * forever); replies Redis's errors and returns false on bad input. */
+bool block_timeout_or_reply(client *c, int i, uint64_t *deadline_us);
+/* For a blocking handler that found nothing to serve: blocks c on the keys
+ * until one changes (the command then runs again) or the deadline passes
+ * (then timeout_reply is sent). Inside EXEC it replies the timeout at once. */
+void block_on_keys(client *c, int nkeys, char **keys, size_t *lens, uint64_t deadline_us,
+                   int timeout_reply);
+void block_unblock(client *c);
+void block_signal_key(int dbid, const char *key, size_t klen);
+void block_handle_ready(server *s);
+uint64_t block_handle_timeouts(server *s); /* returns the next deadline, 0 if none */
+size_t block_count(void);
+void client_drop_pending(client *c); /* forget the pending command, go on reading */
 
 /* ---- server services for handlers ---- */
 void server_key_modified(client *c, kdb *db, const char *key, size_t klen);

@@ -248,7 +248,11 @@ TEST(keys_rename_set_none) {
     CHECK_EQ(fl[0], F_RW | F_ACCESS | F_DELETE);
     CHECK_EQ(keys_of(look("set"), "SET k v EX 10", pos, fl, 8), 1);
     CHECK_EQ(pos[0], 1);
-    CHECK(fl[0] & (1u << KS_BIT_VARIABLE_FLAGS));
+    /* variable_flags resolved as Redis's setGetKeys: OW+update, or
+     * RW+access+update with GET */
+    CHECK_EQ(fl[0], (1u << KS_BIT_OW) | (1u << KS_BIT_UPDATE));
+    CHECK_EQ(keys_of(look("set"), "SET k v GET", pos, fl, 8), 1);
+    CHECK_EQ(fl[0], F_RW | F_ACCESS | (1u << KS_BIT_UPDATE));
     CHECK_EQ(keys_of(look("ping"), "PING", pos, NULL, 8), 0);
     CHECK_EQ(keys_of(look("scan"), "SCAN 0 MATCH k*", pos, NULL, 8), 0);
 }
