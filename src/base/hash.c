@@ -100,6 +100,11 @@ uint64_t sg_hash_nocase(const void *p, size_t n) {
 }
 
 static uint16_t crc16_table[256];
+/* Slicing-by-4 tables: crc16_slice[k][v] is the CRC contribution of byte v
+ * followed by k zero bytes (the CRC is linear, so four bytes are folded in
+ * with four lookups; XMODEM is MSB-first, so the register is XORed into the
+ * first two bytes of each group). */
+static uint16_t crc16_slice[4][256];
 static uint64_t crc64_table[256];
 
 __attribute__((constructor)) static void crc_tables_init(void) {
@@ -107,17 +112,28 @@ __attribute__((constructor)) static void crc_tables_init(void) {
         uint16_t c = (uint16_t)(i << 8);
         for (int j = 0; j < 8; j++) c = (uint16_t)((c & 0x8000) ? (c << 1) ^ 0x1021 : c << 1);
         crc16_table[i] = c;
+        crc16_slice[0][i] = c;
         uint64_t d = i;
         for (int j = 0; j < 8; j++) d = (d & 1) ? (d >> 1) ^ 0x95ac9329ac4bc9b5ULL : d >> 1;
         crc64_table[i] = d;
     }
+    for (int k = 1; k < 4; k++) /* each: the previous advanced by one zero byte */
+        for (int v = 0; v < 256; v++) {
+            uint16_t c = crc16_slice[k - 1][v];
+            crc16_slice[k][v] = (uint16_t)((c << 8) ^ crc16_table[c >> 8]);
+        }
 }
 
 uint16_t sg_crc16(const void *p, size_t n) {
     const uint8_t *b = p;
     uint16_t crc = 0;
-    for (size_t i = 0; i < n; i++)
-        crc = (uint16_t)((crc << 8) ^ crc16_table[((crc >> 8) ^ b[i]) & 0xff]);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        uint8_t x0 = (uint8_t)(b[i] ^ (crc >> 8)), x1 = (uint8_t)(b[i + 1] ^ (crc & 0xff));
+        crc = crc16_slice[3][x0] ^ crc16_slice[2][x1] ^ crc16_slice[1][b[i + 2]] ^
+              crc16_slice[0][b[i + 3]];
+    }
+    for (; i < n; i++) crc = (uint16_t)((crc << 8) ^ crc16_table[((crc >> 8) ^ b[i]) & 0xff]);
     return crc;
 }
 

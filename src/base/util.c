@@ -57,9 +57,15 @@ int sg_str2ull(const char *s, size_t len, unsigned long long *out) {
     }
     if (s[0] < '1' || s[0] > '9') return 0;
     unsigned long long v = 0;
-    for (size_t i = 0; i < len; i++) {
+    /* Up to 19 digits cannot overflow 64 bits: check only the 20th. */
+    size_t fast = len < 20 ? len : 19;
+    for (size_t i = 0; i < fast; i++) {
         if (s[i] < '0' || s[i] > '9') return 0;
-        unsigned d = (unsigned)(s[i] - '0');
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    if (len == 20) {
+        if (s[19] < '0' || s[19] > '9') return 0;
+        unsigned d = (unsigned)(s[19] - '0');
         if (v > (ULLONG_MAX - d) / 10) return 0;
         v = v * 10 + d;
     }

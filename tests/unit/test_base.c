@@ -567,3 +567,31 @@ TEST(clocks) {
     uint64_t m1 = sg_monotonic_us(), m2 = sg_monotonic_us();
     CHECK(m2 >= m1);
 }
+
+/* The slicing-by-4 CRC16 equals the byte-at-a-time definition. */
+static uint16_t crc16_bytewise(const uint8_t *b, size_t n) {
+    uint16_t crc = 0;
+    for (size_t i = 0; i < n; i++) {
+        crc ^= (uint16_t)(b[i] << 8);
+        for (int k = 0; k < 8; k++)
+            crc = (uint16_t)((crc & 0x8000) ? (crc << 1) ^ 0x1021 : crc << 1);
+    }
+    return crc;
+}
+
+TEST(crc16_slicing_matches_bytewise) {
+    uint8_t buf[300];
+    for (size_t n = 0; n <= sizeof(buf); n++) {
+        for (size_t i = 0; i < n; i++) buf[i] = (uint8_t)(sg_rand64() & 0xff);
+        CHECK_EQ(sg_crc16(buf, n), crc16_bytewise(buf, n));
+    }
+}
+
+TEST(str2ull_twenty_digits) {
+    unsigned long long v;
+    CHECK(sg_str2ull("18446744073709551615", 20, &v) && v == ULLONG_MAX);
+    CHECK(!sg_str2ull("18446744073709551616", 20, &v));
+    CHECK(!sg_str2ull("99999999999999999999", 20, &v));
+    CHECK(sg_str2ull("9999999999999999999", 19, &v) && v == 9999999999999999999ULL);
+    CHECK(!sg_str2ull("1234567890123456789x", 20, &v));
+}
