@@ -23,6 +23,7 @@ object|encoding object|freq object|idletime object|refcount object|help
 ping echo select quit reset hello auth
 client|id client|setname client|getname client|setinfo client|list client|info client|kill
 client|pause client|unpause client|reply client|no-evict client|help
+client|tracking client|caching client|getredir client|trackinginfo
 config|get config|set config|resetstat config|rewrite config|help
 info time memory|usage memory|stats memory|doctor memory|malloc-stats memory|purge memory|help
 monitor shutdown debug
@@ -44,7 +45,10 @@ zrevrangebyscore zrangebylex zrevrangebylex zcount zlexcount zremrangebyrank zre
 zremrangebylex zpopmin zpopmax zmpop zrandmember zunion zinter zdiff zunionstore zinterstore
 zdiffstore zintercard zscan
 setbit getbit bitcount bitpos bitop bitfield bitfield_ro pfadd pfcount pfmerge
+acl|setuser acl|getuser acl|deluser acl|list acl|users acl|whoami acl|cat acl|log acl|save
+acl|load acl|genpass acl|dryrun acl|help
 latency|latest latency|history latency|reset latency|histogram latency|help
+bgrewriteaof
 """.split()
 
 # Rows the reference (7.0) lacks but Redis 7.2 has; written by hand from the docs.

@@ -42,7 +42,8 @@
     X(PROTECTED, "protected")                                                                      \
     X(NO_MULTI, "no_multi")                                                                        \
     X(MOVABLEKEYS, "movablekeys")                                                                  \
-    X(ALLOW_BUSY, "allow_busy")
+    X(ALLOW_BUSY, "allow_busy")                                                                    \
+    X(NO_ASYNC_LOADING, "no_async_loading")
 
 enum {
 #define X(sym, name) CF_BIT_##sym,

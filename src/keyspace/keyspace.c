@@ -540,6 +540,8 @@ void kdb_add(kdb *db, kentry *e) {
         db->expires++;
         bit_set(db->volatile_slots, slot, true);
     }
+    if (db->ks->set.report_new && db->ks->hook)
+        db->ks->hook(db->ks->hook_ctx, db, k, kl, KS_EVENT_NEW);
 }
 
 void kdb_replace(kref *ref, kentry *ne) {

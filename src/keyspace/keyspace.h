@@ -129,6 +129,7 @@ typedef struct ks_settings {
     int lfu_decay_time;       /* lfu-decay-time, minutes */
     int samples;              /* maxmemory-samples */
     int active_expire_effort; /* 1..10 */
+    bool report_new;          /* kdb_add calls the hook with KS_EVENT_NEW */
 } ks_settings;
 
 typedef struct ks_stats {
@@ -141,9 +142,10 @@ typedef struct ks_stats {
 } ks_stats;
 
 /* Called when a key disappears by expiry or eviction (keyspace events,
- * WATCH, tracking). May be NULL. */
+ * WATCH, tracking), and, only with settings.report_new, when kdb_add adds a
+ * key (KS_EVENT_NEW, for the "new" keyspace notification). May be NULL. */
 typedef void ks_key_event_fn(void *ctx, kdb *db, const char *key, size_t klen, int why);
-enum { KS_EVENT_EXPIRED, KS_EVENT_EVICTED };
+enum { KS_EVENT_EXPIRED, KS_EVENT_EVICTED, KS_EVENT_NEW };
 
 keyspace *ks_create(int ndb);
 void ks_destroy(keyspace *ks);

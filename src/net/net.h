@@ -8,8 +8,8 @@
  * kernel buffer filled up, so the common request/response path costs
  * epoll_wait + read + write and nothing else.
  *
- * A connection is an fd plus a small table of functions (plain TCP now,
- * TLS later) so the server never calls read(2)/write(2) directly.
+ * A connection is an fd plus a small table of functions (plain TCP, or
+ * TLS in tls.c) so the server never calls read(2)/write(2) directly.
  */
 #ifndef SURGE_NET_H
 #define SURGE_NET_H
@@ -67,6 +67,11 @@ typedef struct conn_type {
     ssize_t (*read)(conn *c, void *buf, size_t n);
     ssize_t (*writev)(conn *c, const struct iovec *iov, int n);
     void (*close)(conn *c);
+    /* Optional (NULL for plain TCP): bytes already decrypted inside the
+     * connection, which epoll will not signal; whether the last read
+     * needs the socket writable to make progress (TLS handshake). */
+    size_t (*pending)(conn *c);
+    bool (*want_write)(conn *c);
 } conn_type;
 
 struct conn {
@@ -84,5 +89,36 @@ static inline ssize_t conn_writev(conn *c, const struct iovec *iov, int n) {
 static inline void conn_close(conn *c) {
     c->type->close(c);
 }
+static inline size_t conn_pending(conn *c) {
+    return c->type->pending ? c->type->pending(c) : 0;
+}
+static inline bool conn_want_write(conn *c) {
+    return c->type->want_write && c->type->want_write(c);
+}
+
+/* ---- TLS (tls.c, OpenSSL) ---- */
+enum { TLS_AUTH_NO, TLS_AUTH_YES, TLS_AUTH_OPTIONAL };
+typedef struct tls_options {
+    const char *cert_file, *key_file, *key_pass; /* key_pass: NULL or "" if none */
+    const char *ca_cert_file, *ca_cert_dir;
+    int auth_clients;         /* TLS_AUTH_* */
+    const char *protocols;    /* "TLSv1.2 TLSv1.3" */
+    const char *ciphers;      /* TLS 1.2 and below; NULL/"" = OpenSSL's default */
+    const char *ciphersuites; /* TLS 1.3 */
+    bool prefer_server_ciphers;
+} tls_options;
+/* Builds a server context and makes it current for new connections; the
+ * old one stays with the connections made from it. 0, or -1 with err. */
+int tls_configure(const tls_options *o, char *err, size_t errlen);
+bool tls_enabled(void);
+void tls_shutdown(void);
+/* A TLS connection in the accept state (NULL if no context): reads and
+ * writes drive the handshake and fail with EAGAIN until it completes. */
+conn *conn_tls_new(int fd);
+bool conn_is_tls(const conn *c);
+/* True for a TLS connection whose handshake is older than timeout_us. */
+bool conn_tls_handshake_expired(const conn *c, uint64_t now_us, uint64_t timeout_us);
+/* "TLSv1.3" once the handshake is done, else NULL. */
+const char *conn_tls_version(const conn *c);
 
 #endif

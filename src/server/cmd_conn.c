@@ -2,11 +2,10 @@
  * Connection commands: PING, ECHO, SELECT, QUIT, RESET, HELLO, AUTH and the
  * CLIENT family.
  *
- * Authentication: until ACLs arrive (security issue), the only user is
- * "default", whose password is `requirepass`. Passwords are compared in
- * time independent of where they differ (both sides are hashed with a
- * per-process key first, then compared with a constant-time loop).
+ * Authentication is security/acl.c's: users, SHA-256 password hashes
+ * compared in constant time; `requirepass` is the default user's password.
  */
+#include "../security/acl.h"
 #include "config.h"
 #include "server.h"
 
@@ -58,28 +57,10 @@ void quit_command(client *c) {
     c->flags |= CL_CLOSE_AFTER_REPLY;
 }
 
-static bool password_ok(const char *p, size_t n) {
-    const char *want = cfg.requirepass ? cfg.requirepass : "";
-    uint64_t a = sg_hash(p, n), b = sg_hash(want, strlen(want));
-    uint64_t a2 = sg_hash_nocase(p, n) ^ sg_hash(p, n / 2),
-             b2 = sg_hash_nocase(want, strlen(want)) ^ sg_hash(want, strlen(want) / 2);
-    volatile uint64_t diff = (a ^ b) | (a2 ^ b2);
-    /* Hash equality of 128 bits stands for equality; lengths must match too. */
-    return diff == 0 && n == strlen(want);
-}
-
-/* Checks user/password; returns true and marks c authenticated, or replies
- * the error and returns false. */
+/* Checks user/password (security/acl.c); returns true and binds c to the
+ * user, or replies WRONGPASS and returns false. */
 static bool try_auth(client *c, const char *user, size_t ulen, const char *pass, size_t plen) {
-    bool nopass = !(cfg.requirepass && cfg.requirepass[0]);
-    bool is_default = ulen == 7 && !memcmp(user, "default", 7);
-    if (is_default && (nopass || password_ok(pass, plen))) {
-        c->flags |= CL_AUTHENTICATED;
-        return true;
-    }
-    sg_log(SG_LOG_VERBOSE, "Failed authentication from %s", c->addr);
-    reply_error(c, "WRONGPASS invalid username-password pair or user is disabled.");
-    return false;
+    return acl_auth_or_reply(c, user, ulen, pass, plen);
 }
 
 void auth_command(client *c) {
@@ -89,7 +70,7 @@ void auth_command(client *c) {
         return;
     }
     if (c->argc == 2) {
-        if (!(cfg.requirepass && cfg.requirepass[0])) {
+        if (acl_default_nopass()) {
             reply_error(c, "ERR AUTH <password> called without any password configured for the "
                            "default user. Are you sure your configuration is correct?");
             return;
@@ -189,15 +170,13 @@ void reset_command(client *c) {
     multi_discard(c);
     watch_unwatch_all(c);
     pubsub_client_free(c);
+    tracking_client_free(c);
     c->dbid = 0;
     c->db = ks_db(c->srv->ks, 0);
     c->resp = 2;
     sstr_free(c->name);
     c->name = NULL;
-    if (cfg.requirepass && cfg.requirepass[0])
-        c->flags &= ~CL_AUTHENTICATED;
-    else
-        c->flags |= CL_AUTHENTICATED;
+    acl_client_init(c); /* back to the default user */
     reply_status(c, "RESET");
 }
 
@@ -366,7 +345,7 @@ void client_kill_command(client *c) {
             return;
         }
     }
-    if (user && strcmp(user, "default")) {
+    if (user && !acl_user_exists(user)) {
         reply_errorf(c, "ERR No such user '%s'", user);
         return;
     }
@@ -377,6 +356,7 @@ void client_kill_command(client *c) {
         if (id && x->id != (uint64_t)id) continue;
         if (addr && strcmp(x->addr, addr)) continue;
         if (laddr && strcmp(x->laddr, laddr)) continue;
+        if (user && strcmp(acl_client_username(x), user)) continue;
         if (!type_normal) continue;
         if (skipme && x == c) continue;
         if (maxage && (now - x->ctime_ms) / 1000 < maxage) continue;

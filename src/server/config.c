@@ -59,7 +59,13 @@ static const enum_val loglevel_enum[] = {{"debug", SG_LOG_DEBUG},
                                          {"notice", SG_LOG_NOTICE},
                                          {"warning", SG_LOG_WARNING},
                                          {NULL, 0}};
+static const enum_val appendfsync_enum[] = {{"always", AOF_FSYNC_ALWAYS},
+                                            {"everysec", AOF_FSYNC_EVERYSEC},
+                                            {"no", AOF_FSYNC_NO},
+                                            {NULL, 0}};
 static const enum_val logfmt_enum[] = {{"text", 0}, {"json", 1}, {NULL, 0}};
+static const enum_val tls_auth_enum[] = {
+    {"no", TLS_AUTH_NO}, {"yes", TLS_AUTH_YES}, {"optional", TLS_AUTH_OPTIONAL}, {NULL, 0}};
 static const enum_val debug_enum[] = {
     {"no", DEBUG_CMD_NO}, {"yes", DEBUG_CMD_YES}, {"local", DEBUG_CMD_LOCAL}, {NULL, 0}};
 
@@ -67,6 +73,8 @@ static int obl_parse(const cfg_row *r, int argc, char **argv, char *err, size_t 
 static sstr *obl_format(const cfg_row *r);
 static int pct_parse(const cfg_row *r, int argc, char **argv, char *err, size_t errlen);
 static sstr *pct_format(const cfg_row *r);
+static int nke_parse(const cfg_row *r, int argc, char **argv, char *err, size_t errlen);
+static sstr *nke_format(const cfg_row *r);
 
 #define INT_ROW(n, field, d, lo, hi, fl, ds)                                                       \
     { n, T_INT, &cfg.field, d, lo, hi, NULL, fl, ds, NULL, NULL }
@@ -158,6 +166,57 @@ static const cfg_row rows[] = {
             "...and no member longer than this many bytes."),
     INT_ROW("list-max-listpack-size", list_max_listpack_size, "-2", -5, LLONG_MAX, 0,
             "Quicklist node size: positive = entries per node, -1..-5 = 4/8/16/32/64 KB."),
+    /* -- rows of the modules above the core: keep each group together -- */
+    /* notify (src/server/notify.c) */
+    {"notify-keyspace-events", T_SPECIAL, NULL, "", 0, 0, NULL, 0,
+     "Keyspace notification classes, Redis's flag letters (see docs/notifications.md).", nke_parse,
+     nke_format},
+    /* tracking (src/server/tracking.c) */
+    INT_ROW("tracking-table-max-keys", tracking_table_max_keys, "1000000", 0, LLONG_MAX, 0,
+            "Keys remembered for CLIENT TRACKING (default mode); above it keys are "
+            "invalidated at random. 0: no limit."),
+    /* persistence (src/persist) */
+    BOOL_ROW("appendonly", appendonly, "no", 0,
+             "Log every write to the append-only file and replay it at start-up."),
+    ENUM_ROW("appendfsync", appendfsync, "everysec", appendfsync_enum, 0,
+             "When the log is fsynced: always (before the reply), everysec, no (the kernel)."),
+    STR_ROW("appendfilename", appendfilename, "appendonly.aof", F_IMMUTABLE,
+            "Base name of the append-only files."),
+    STR_ROW("appenddirname", appenddirname, "appendonlydir", F_IMMUTABLE,
+            "Directory of the append-only files, inside dir."),
+    INT_ROW("auto-aof-rewrite-percentage", auto_aof_rewrite_percentage, "100", 0, 2147483647, 0,
+            "Rewrite the log when it grew this much over its size after the last rewrite (0: "
+            "never)."),
+    MEM_ROW("auto-aof-rewrite-min-size", auto_aof_rewrite_min_size, "64mb", 0, LLONG_MAX, 0,
+            "...and is at least this big."),
+    /* acl (src/security/acl.c) */
+    STR_ROW("aclfile", aclfile, "", F_IMMUTABLE, "File of users (ACL SAVE/LOAD); empty: none."),
+    INT_ROW("acllog-max-len", acllog_max_len, "128", 0, LLONG_MAX, 0, "Entries kept in ACL LOG."),
+    /* tls (src/net/tls.c) */
+    INT_ROW("tls-port", tls_port, "0", 0, 65535, F_IMMUTABLE,
+            "TLS port, beside `port` or instead of it when port is 0 (0: no TLS listener)."),
+    STR_ROW("tls-cert-file", tls_cert_file, "", 0,
+            "Server certificate (PEM, may hold the chain). CONFIG SET reloads the context."),
+    STR_ROW("tls-key-file", tls_key_file, "", 0, "Private key of the server certificate (PEM)."),
+    STR_ROW("tls-key-file-pass", tls_key_file_pass, "", F_SENSITIVE,
+            "Passphrase of tls-key-file, if it is encrypted."),
+    STR_ROW("tls-ca-cert-file", tls_ca_cert_file, "", 0,
+            "CA certificate(s) that client certificates must chain to (PEM)."),
+    STR_ROW("tls-ca-cert-dir", tls_ca_cert_dir, "", 0,
+            "Directory of CA certificates (OpenSSL c_rehash layout)."),
+    ENUM_ROW("tls-auth-clients", tls_auth_clients, "yes", tls_auth_enum, 0,
+             "Client certificates: yes (required), optional (verified if sent), no."),
+    STR_ROW("tls-protocols", tls_protocols, "", 0,
+            "Protocol versions accepted, space-separated (TLSv1, TLSv1.1, TLSv1.2, TLSv1.3; "
+            "empty: TLSv1.2 TLSv1.3)."),
+    STR_ROW("tls-ciphers", tls_ciphers, "", 0,
+            "OpenSSL cipher list for TLS 1.2 and below (empty: OpenSSL's default)."),
+    STR_ROW("tls-ciphersuites", tls_ciphersuites, "", 0,
+            "OpenSSL ciphersuites for TLS 1.3 (empty: OpenSSL's default)."),
+    BOOL_ROW("tls-prefer-server-ciphers", tls_prefer_server_ciphers, "no", 0,
+             "Choose the cipher by the server's order rather than the client's."),
+    INT_ROW("tls-handshake-timeout", tls_handshake_timeout, "5000", 0, 2147483647, 0,
+            "Close a TLS connection whose handshake is not done within this many ms (0: never)."),
     INT_ROW("list-compress-depth", list_compress_depth, "0", 0, LLONG_MAX, 0,
             "Quicklist nodes kept uncompressed at each end (accepted; compression is not "
             "implemented, nodes are never compressed)."),
@@ -424,6 +483,25 @@ static sstr *pct_format(const cfg_row *r) {
     return s;
 }
 
+/* notify-keyspace-events: the letters are parsed in notify.c. */
+static int nke_parse(const cfg_row *r, int argc, char **argv, char *err, size_t errlen) {
+    SG_UNUSED(r);
+    int flags = argc == 1 ? notify_flags_parse(argv[0], strlen(argv[0])) : -1;
+    if (flags < 0) {
+        snprintf(err, errlen, "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.");
+        return -1;
+    }
+    cfg.notify_keyspace_events = flags;
+    return 0;
+}
+
+static sstr *nke_format(const cfg_row *r) {
+    SG_UNUSED(r);
+    char b[32];
+    size_t n = notify_flags_format(cfg.notify_keyspace_events, b, sizeof(b));
+    return sstr_new(b, n);
+}
+
 void config_init_defaults(void) {
     for (int i = 0; i < NROWS; i++) {
         char err[256];
@@ -618,6 +696,18 @@ int config_set_pairs(int npairs, char **names, size_t *nlens, char **values, siz
             sstr_free(old[done]);
             break;
         }
+    }
+    for (int i = 0; rc == 0 && i < npairs; i++) { /* tls: rebuild the context once, or refuse */
+        char e[256];
+        if (strncmp(rs[i]->name, "tls-", 4) != 0) continue;
+        if (tls_server_reload(e, sizeof(e)) != 0) {
+            snprintf(err, errlen,
+                     "ERR CONFIG SET failed (possibly related to argument '%.*s') - Unable to "
+                     "update TLS configuration: %s",
+                     (int)nlens[i], names[i], e);
+            rc = -1;
+        }
+        break;
     }
     if (rc != 0) { /* roll back what was applied */
         for (int i = done - 1; i >= 0; i--) {

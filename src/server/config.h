@@ -17,6 +17,7 @@ typedef struct obuf_limit {
 
 enum { OBL_NORMAL, OBL_REPLICA, OBL_PUBSUB, OBL__COUNT };
 enum { DEBUG_CMD_NO, DEBUG_CMD_YES, DEBUG_CMD_LOCAL };
+enum { AOF_FSYNC_NO, AOF_FSYNC_EVERYSEC, AOF_FSYNC_ALWAYS };
 
 typedef struct config {
     char *bind; /* space-separated addresses */
@@ -58,6 +59,26 @@ typedef struct config {
     long long set_max_intset_entries;
     long long zset_max_listpack_entries, zset_max_listpack_value;
     long long list_max_listpack_size, list_compress_depth;
+    /* acl (src/security/acl.c) */
+    char *aclfile;
+    long long acllog_max_len;
+    int notify_keyspace_events; /* NOTIFY_* flags (server.h), 0: off */
+    /* persistence (src/persist) */
+    bool appendonly;
+    int appendfsync; /* AOF_FSYNC_* */
+    char *appendfilename, *appenddirname;
+    long long auto_aof_rewrite_percentage;
+    unsigned long long auto_aof_rewrite_min_size;
+    long long tracking_table_max_keys; /* 0: no limit */
+
+    /* tls (src/net/tls.c, src/server/tls_server.c) */
+    long long tls_port; /* 0: no TLS listener */
+    char *tls_cert_file, *tls_key_file, *tls_key_file_pass;
+    char *tls_ca_cert_file, *tls_ca_cert_dir;
+    int tls_auth_clients; /* TLS_AUTH_* (net.h) */
+    char *tls_protocols, *tls_ciphers, *tls_ciphersuites;
+    bool tls_prefer_server_ciphers;
+    long long tls_handshake_timeout; /* ms */
 } config;
 
 extern config cfg;

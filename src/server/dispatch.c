@@ -181,6 +181,11 @@ bool dispatch_command(client *c) {
         reject(c, d, "NOAUTH Authentication required.");
         return true;
     }
+    if (!acl_check_or_reply(c, d)) {
+        c->srv->cstats[d->id].rejected++;
+        if (c->flags & CL_MULTI) c->flags |= CL_DIRTY_EXEC;
+        return true;
+    }
     if (d->flags & CF_PROTECTED) {
         bool ok = cfg.enable_debug_command == DEBUG_CMD_YES ||
                   (cfg.enable_debug_command == DEBUG_CMD_LOCAL && c->local);
@@ -211,6 +216,10 @@ bool dispatch_command(client *c) {
                 return true;
             }
         }
+    }
+    if ((d->flags & CF_WRITE) && aof_refuse_writes()) {
+        reject(c, d, aof_refuse_writes());
+        return true;
     }
     if (!pubsub_context_allows(c, d)) {
         char msg[256];
@@ -251,8 +260,16 @@ void call_command(client *c, const cmd_def *d) {
     c->block_again = false;
     c->redact = 0;
     c->lastcmd = d; /* CLIENT LIST/INFO of the caller show the running command */
+    uint64_t dirty_before = s->dirty;
+    client *prev_current = s->current_client; /* EXEC nests call_command */
+    s->current_client = c;
     h(c);
+    s->current_client = prev_current;
     c->flags &= ~CL_EXECUTING;
+    if (!c->block_again) {
+        aof_after_command(c, d, dirty_before);
+        tracking_after_command(c, d);
+    }
     /* After running, as Redis: the handler has marked secrets to redact. */
     if (s->nmonitors && !(d->flags & CF_ADMIN) && !(c->flags & CL_MONITOR) && !c->block_again)
         feed_monitors(c);

@@ -192,6 +192,8 @@ static sstr *gen_server(server *s, sstr *o) {
 
 static sstr *gen_clients(server *s, sstr *o) {
     size_t max_in = 0, max_out = 0;
+    uint64_t trk_clients, trk_keys, trk_items, trk_prefixes;
+    tracking_stats(&trk_clients, &trk_keys, &trk_items, &trk_prefixes);
     for (const client *c = s->clients; c; c = c->next) {
         size_t in = sg_alloc_size(c->qbuf), out = client_output_bytes(c);
         if (in > max_in) max_in = in;
@@ -204,10 +206,10 @@ static sstr *gen_clients(server *s, sstr *o) {
                        "client_recent_max_input_buffer:%zu\r\n"
                        "client_recent_max_output_buffer:%zu\r\n"
                        "blocked_clients:%zu\r\n"
-                       "tracking_clients:0\r\n"
+                       "tracking_clients:%llu\r\n"
                        "clients_in_timeout_table:%zu\r\n",
                        (unsigned long long)s->nclients, cfg.maxclients, max_in, max_out,
-                       block_count(), block_count());
+                       block_count(), (unsigned long long)trk_clients, block_count());
 }
 
 static sstr *gen_memory(server *s, sstr *o) {
@@ -247,24 +249,22 @@ static sstr *gen_memory(server *s, sstr *o) {
 }
 
 static sstr *gen_persistence(server *s, sstr *o) {
-    /* Surge keeps no RDB or AOF: these are facts, not placeholders. Nothing
-     * was ever saved, so the changes since the last save are all of them. */
-    return sstr_catfmt(o,
-                       "loading:0\r\n"
-                       "async_loading:0\r\n"
-                       "rdb_changes_since_last_save:%llu\r\n"
-                       "rdb_bgsave_in_progress:0\r\n"
-                       "rdb_saves:0\r\n"
-                       "aof_enabled:0\r\n"
-                       "aof_rewrite_in_progress:0\r\n"
-                       "aof_rewrite_scheduled:0\r\n"
-                       "aof_rewrites:0\r\n"
-                       "module_fork_in_progress:0\r\n",
-                       (unsigned long long)s->dirty);
+    /* Surge keeps no RDB: nothing was ever saved, so the changes since the
+     * last save are all of them. The aof_* fields come from src/persist. */
+    o = sstr_catfmt(o,
+                    "loading:%d\r\n"
+                    "async_loading:0\r\n"
+                    "rdb_changes_since_last_save:%llu\r\n"
+                    "rdb_bgsave_in_progress:0\r\n"
+                    "rdb_saves:0\r\n",
+                    aof_is_loading() ? 1 : 0, (unsigned long long)s->dirty);
+    return aof_info(s, o);
 }
 
 static sstr *gen_stats(server *s, sstr *o) {
     const ks_stats *ks = ks_stats_of(s->ks);
+    uint64_t trk_clients, trk_keys, trk_items, trk_prefixes;
+    tracking_stats(&trk_clients, &trk_keys, &trk_items, &trk_prefixes);
     return sstr_catfmt(
         o,
         "total_connections_received:%llu\r\n"
@@ -294,9 +294,9 @@ static sstr *gen_stats(server *s, sstr *o) {
         "pubsubshard_channels:0\r\n"
         "latest_fork_usec:0\r\n"
         "total_forks:0\r\n"
-        "tracking_total_keys:0\r\n"
-        "tracking_total_items:0\r\n"
-        "tracking_total_prefixes:0\r\n"
+        "tracking_total_keys:%llu\r\n"
+        "tracking_total_items:%llu\r\n"
+        "tracking_total_prefixes:%llu\r\n"
         "unexpected_error_replies:%llu\r\n"
         "total_error_replies:%llu\r\n"
         "dump_payload_sanitizations:0\r\n"
@@ -314,7 +314,8 @@ static sstr *gen_stats(server *s, sstr *o) {
         (unsigned long long)(ks->expire_cycle_us / 1000), (unsigned long long)ks->evicted_keys,
         (unsigned long long)ks->hits, (unsigned long long)ks->misses,
         (unsigned long long)pubsub_channel_count(), (unsigned long long)pubsub_pattern_count(),
-        (unsigned long long)s->stat_unexpected_error_replies,
+        (unsigned long long)trk_keys, (unsigned long long)trk_items,
+        (unsigned long long)trk_prefixes, (unsigned long long)s->stat_unexpected_error_replies,
         (unsigned long long)s->stat_total_error_replies, (unsigned long long)s->stat_io_reads,
         (unsigned long long)s->stat_io_writes,
         (unsigned long long)s->stat_client_qbuf_limit_disconnections,

@@ -11,6 +11,7 @@
  * run the loop. SIGTERM/SIGINT set a flag that the loop checks before it
  * sleeps, so shutdown happens between commands, never inside one.
  */
+#include "../security/acl.h"
 #include "config.h"
 #include "server.h"
 
@@ -156,6 +157,8 @@ int main(int argc, char **argv) {
     srv->ks = ks_create((int)cfg.databases);
     ks_set_hook(srv->ks, server_keyspace_event, srv);
     config_apply_settings(srv);
+    if (acl_load_at_startup() != 0) return 1;
+    if (aof_load_at_startup(srv) != 0) return 1;
     srv->loop = ev_create((int)cfg.maxclients + 1024);
     if (!srv->loop) {
         sg_log(SG_LOG_WARNING, "Failed creating the event loop: %s", strerror(errno));
@@ -190,6 +193,7 @@ int main(int argc, char **argv) {
             return 1;
         }
     }
+    if (tls_server_listen(srv) != 0) return 1; /* tls-port (tls_server.c) */
     metrics_start(srv);
     if (cfg.pidfile && cfg.pidfile[0]) {
         FILE *pf = fopen(cfg.pidfile, "w");

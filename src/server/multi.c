@@ -237,8 +237,15 @@ void watch_touch_db(server *s, int dbid, int other_dbid) {
 
 void server_keyspace_event(void *ctx, kdb *db, const char *key, size_t klen, int why) {
     server *s = ctx;
-    SG_UNUSED(why);
+    if (why == KS_EVENT_NEW) { /* only with notify-keyspace-events n */
+        notify_keyspace_event(s, NOTIFY_NEW, "new", kdb_id(db), key, klen);
+        return;
+    }
     if (s->watching_clients) watch_touch_key(s, kdb_id(db), key, klen);
+    tracking_key_modified(s, kdb_id(db), key, klen);
+    notify_keyspace_event(s, why == KS_EVENT_EXPIRED ? NOTIFY_EXPIRED : NOTIFY_EVICTED,
+                          why == KS_EVENT_EXPIRED ? "expired" : "evicted", kdb_id(db), key, klen);
+    aof_key_removed(s, kdb_id(db), key, klen, why);
 }
 
 void watch_command(client *c) {

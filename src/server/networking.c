@@ -18,6 +18,7 @@
  * before authentication). A client over a limit is closed and logged; its
  * memory is freed at once, so one client cannot exhaust the server.
  */
+#include "../security/acl.h"
 #include "config.h"
 #include "server.h"
 
@@ -33,7 +34,7 @@ static void write_handler(ev_loop *l, int fd, void *data, int mask);
 static void client_event(ev_loop *l, int fd, void *data, int mask);
 
 bool client_auth_required(const client *c) {
-    return !(c->flags & CL_AUTHENTICATED) && cfg.requirepass && cfg.requirepass[0];
+    return !(c->flags & CL_AUTHENTICATED) && !acl_default_nopass();
 }
 
 client *client_create(server *s, conn *cn, const char *ip, int port) {
@@ -57,6 +58,7 @@ client *client_create(server *s, conn *cn, const char *ip, int port) {
     c->ctime_ms = sg_mstime();
     c->last_interaction_us = sg_monotonic_us();
     if (!(cfg.requirepass && cfg.requirepass[0])) c->flags |= CL_AUTHENTICATED;
+    acl_client_init(c);
     c->next = s->clients;
     if (s->clients) s->clients->prev = c;
     s->clients = c;
@@ -106,6 +108,7 @@ void client_free(client *c) {
     watch_unwatch_all(c);
     pubsub_client_free(c);
     block_unblock(c);
+    tracking_client_free(c);
     if (c->flags & CL_FREE_PENDING) remove_from_array(&s->to_close, &s->nto_close, c);
     if (c->prev)
         c->prev->next = c->next;
@@ -516,7 +519,6 @@ static void process_input(client *c) {
 }
 
 static void read_handler(ev_loop *l, int fd, void *data, int mask) {
-    SG_UNUSED(l);
     SG_UNUSED(fd);
     SG_UNUSED(mask);
     client *c = data;
@@ -535,7 +537,11 @@ static void read_handler(ev_loop *l, int fd, void *data, int mask) {
     }
     ssize_t n = conn_read(c->conn, c->qbuf + c->qlen, c->qcap - c->qlen - 1);
     if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR) return;
+        if (errno == EAGAIN || errno == EINTR) {
+            /* TLS: the handshake needs the socket writable to go on. */
+            if (conn_want_write(c->conn)) ev_add(l, c->conn->fd, EV_WRITABLE, client_event, c);
+            return;
+        }
         sg_log(SG_LOG_VERBOSE, "Reading from client: %s", strerror(errno));
         client_close_async(c);
         return;
@@ -683,8 +689,13 @@ void server_flush_pending_writes(server *s) {
 
 static void client_event(ev_loop *l, int fd, void *data, int mask) {
     client *c = data;
+    bool read_retry = c->conn && conn_want_write(c->conn); /* TLS handshake */
     if (mask & EV_WRITABLE) write_handler(l, fd, c, mask);
-    if ((mask & EV_READABLE) && !(c->flags & CL_CLOSE_ASAP)) read_handler(l, fd, c, mask);
+    if ((mask & EV_READABLE || read_retry) && !(c->flags & CL_CLOSE_ASAP))
+        read_handler(l, fd, c, mask);
+    /* TLS: bytes decrypted inside OpenSSL are not signalled by epoll. */
+    while (c->conn && !(c->flags & (CL_CLOSE_ASAP | CL_CLOSE_AFTER_REPLY)) && conn_pending(c->conn))
+        read_handler(l, fd, c, mask);
 }
 
 void server_free_closed_clients(server *s) {
@@ -705,6 +716,7 @@ sstr *client_info_line(client *c, sstr *o) {
     if (c->flags & CL_CLOSE_AFTER_REPLY) flags[f++] = 'c';
     if (c->flags & CL_CLOSE_ASAP) flags[f++] = 'A';
     if (c->flags & CL_NO_EVICT) flags[f++] = 'e';
+    long long redir = tracking_client_list_info(c, flags, &f);
     if (!f) flags[f++] = 'N';
     flags[f] = '\0';
     size_t blocks = 0;
@@ -715,12 +727,13 @@ sstr *client_info_line(client *c, sstr *o) {
                     "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=%d "
                     "sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=0 "
                     "multi-mem=0 rbs=%zu rbp=%zu obl=%zu oll=%zu omem=%zu tot-mem=%zu "
-                    "events=r%s cmd=%s user=default redir=-1 resp=%d lib-name=%s lib-ver=%s",
+                    "events=r%s cmd=%s user=%s redir=%lld resp=%d lib-name=%s lib-ver=%s",
                     (unsigned long long)c->id, c->addr, c->laddr, c->conn ? c->conn->fd : -1,
                     c->name ? c->name->buf : "", (long long)((now_ms - c->ctime_ms) / 1000),
                     (long long)((now_us - c->last_interaction_us) / 1000000), flags, c->dbid,
                     c->qlen, c->qcap > c->qlen ? c->qcap - c->qlen : 0, c->qcap, c->qbuf_peak,
-                    c->olen, blocks, c->rbytes, tot, client_has_output(c) ? "w" : "", cmd, c->resp,
-                    c->lib_name ? c->lib_name->buf : "", c->lib_ver ? c->lib_ver->buf : "");
+                    c->olen, blocks, c->rbytes, tot, client_has_output(c) ? "w" : "", cmd,
+                    acl_client_username(c), redir, c->resp, c->lib_name ? c->lib_name->buf : "",
+                    c->lib_ver ? c->lib_ver->buf : "");
     return o;
 }

@@ -6,6 +6,7 @@
  * closed clients), shutdown, and pushing configuration into the layers
  * below. main.c only parses arguments and starts the loop.
  */
+#include "../security/acl.h"
 #include "config.h"
 #include "server.h"
 
@@ -18,10 +19,7 @@
 server *srv;
 volatile sig_atomic_t server_got_signal;
 
-void server_accept_handler(ev_loop *l, int fd, void *data, int mask) {
-    SG_UNUSED(l);
-    SG_UNUSED(mask);
-    server *s = data;
+static void accept_clients(server *s, int fd, bool tls) {
     for (int i = 0; i < 1000; i++) {
         char ip[64];
         int port = 0;
@@ -34,14 +32,13 @@ void server_accept_handler(ev_loop *l, int fd, void *data, int mask) {
         net_set_nodelay(cfd);
         if (s->nclients >= (uint64_t)cfg.maxclients) {
             static const char msg[] = "-ERR max number of clients reached\r\n";
-            if (write(cfd, msg, sizeof(msg) - 1) < 0) { /* best effort */
+            if (!tls && write(cfd, msg, sizeof(msg) - 1) < 0) { /* best effort */
             }
             close(cfd);
             s->stat_rejected_conn++;
             continue;
         }
-        if (cfg.protected_mode && !(cfg.requirepass && cfg.requirepass[0]) &&
-            !net_is_loopback(ip)) {
+        if (cfg.protected_mode && acl_default_nopass() && !net_is_loopback(ip)) {
             static const char msg[] =
                 "-DENIED Redis is running in protected mode because protected mode is enabled "
                 "and no password is set for the default user. In this mode connections are only "
@@ -57,18 +54,35 @@ void server_accept_handler(ev_loop *l, int fd, void *data, int mask) {
                 "the '--protected-mode no' option. 4) Set up an authentication password for the "
                 "default user. NOTE: You only need to do one of the above things in order for "
                 "the server to start accepting connections from the outside.\r\n";
-            if (write(cfd, msg, sizeof(msg) - 1) < 0) { /* best effort */
+            if (!tls && write(cfd, msg, sizeof(msg) - 1) < 0) { /* best effort */
             }
             close(cfd);
             s->stat_rejected_conn++;
             continue;
         }
-        conn *cn = conn_plain_new(cfd);
+        conn *cn = tls ? conn_tls_new(cfd) : conn_plain_new(cfd);
+        if (!cn) { /* TLS context unavailable: logged by tls.c */
+            close(cfd);
+            s->stat_rejected_conn++;
+            continue;
+        }
         s->stat_numconnections++;
         if (!client_create(s, cn, ip, port)) {
             sg_log(SG_LOG_WARNING, "Registering fd event for the new client: %s", strerror(errno));
         }
     }
+}
+
+void server_accept_handler(ev_loop *l, int fd, void *data, int mask) {
+    SG_UNUSED(l);
+    SG_UNUSED(mask);
+    accept_clients(data, fd, false);
+}
+
+void server_tls_accept_handler(ev_loop *l, int fd, void *data, int mask) {
+    SG_UNUSED(l);
+    SG_UNUSED(mask);
+    accept_clients(data, fd, true);
 }
 
 static void update_instantaneous(server *s) {
@@ -94,6 +108,12 @@ static void clients_cron(server *s) {
     s->cached_ms = sg_mstime();
     for (client *c = s->clients; c; c = c->next) {
         if (c->flags & CL_CLOSE_ASAP) continue;
+        if (conn_tls_handshake_expired(c->conn, now, (uint64_t)cfg.tls_handshake_timeout * 1000)) {
+            sg_log(SG_LOG_VERBOSE, "TLS handshake timeout, closing id=%llu addr=%s",
+                   (unsigned long long)c->id, c->addr);
+            client_close_async(c);
+            continue;
+        }
         if (cfg.timeout && !(c->flags & CL_MONITOR) &&
             now - c->last_interaction_us > (uint64_t)cfg.timeout * 1000000) {
             sg_log(SG_LOG_VERBOSE, "Closing idle client id=%llu", (unsigned long long)c->id);
@@ -131,6 +151,7 @@ void server_cron(ev_loop *l, void *data) {
     ks_background_step(s->ks, 2000);
     clients_cron(s);
     metrics_cron(s);
+    aof_cron(s);
     update_instantaneous(s);
     size_t used = sg_used_memory();
     if (used > s->peak_memory) {
@@ -167,10 +188,12 @@ void server_before_sleep(ev_loop *l, void *data) {
         s->resume_clients = false;
         for (client *c = s->clients; c; c = c->next) client_process_pending_input(c);
     }
+    tracking_before_sleep(s); /* BCAST invalidations, table limit */
     if (block_count()) {
         block_handle_ready(s);
         ev_set_next_wakeup(l, block_handle_timeouts(s));
     }
+    aof_before_sleep(s); /* the log is written (and fsynced per policy) before replies */
     server_flush_pending_writes(s);
     server_free_closed_clients(s);
     if (ks_lazyfree_pending(s->ks)) ks_background_step(s->ks, 1000);
@@ -179,13 +202,21 @@ void server_before_sleep(ev_loop *l, void *data) {
 void server_shutdown(server *s, bool nosave) {
     SG_UNUSED(nosave);
     sg_log(SG_LOG_WARNING, "User requested shutdown...");
-    /* Flush what clients are owed, best effort, then close. */
+    /* The log first (replies must not leave before it is on disk), then
+     * what clients are owed, best effort, then close. */
+    aof_shutdown(s);
     server_flush_pending_writes(s);
     while (s->clients) client_free(s->clients);
     metrics_stop(s);
     for (int i = 0; i < s->nlisteners; i++) close(s->listeners[i]);
     s->nlisteners = 0;
     if (cfg.pidfile && cfg.pidfile[0]) unlink(cfg.pidfile);
+#ifdef SURGE_FREE_AT_EXIT
+    /* Sanitizer builds free the dataset so LeakSanitizer reports only real
+     * leaks; release builds leave it to the kernel (fast exit). */
+    ks_destroy(s->ks);
+    s->ks = NULL;
+#endif
     sg_log(SG_LOG_WARNING, "Surge is now ready to exit, bye bye...");
 }
 
@@ -196,5 +227,7 @@ void config_apply_settings(server *s) {
     ks->lfu_decay_time = (int)cfg.lfu_decay_time;
     ks->samples = (int)cfg.maxmemory_samples;
     ks->active_expire_effort = (int)cfg.active_expire_effort;
+    ks->report_new = (cfg.notify_keyspace_events & NOTIFY_NEW) != 0;
     sg_log_set_level(cfg.loglevel, cfg.log_format);
+    acl_sync_requirepass();
 }

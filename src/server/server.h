@@ -134,7 +134,9 @@ typedef struct client {
     uint64_t block_deadline_us; /* monotonic; 0 = no timeout */
     sstr **bkeys;
     int nbkeys;
-    uint64_t redact; /* bit i: argv[i] is a secret (slowlog, MONITOR) */
+    uint64_t redact;       /* bit i: argv[i] is a secret (slowlog, MONITOR) */
+    struct acl_user *user; /* security/acl.c; NULL once its user is deleted */
+    struct trk_state *trk; /* client-side caching (tracking.c); NULL when unused */
 } client;
 
 typedef struct cmd_stats {
@@ -207,6 +209,7 @@ struct server {
     int metrics_conns;
     dict **watched; /* per db: key -> wlist of clients WATCHing it (lazy) */
     uint64_t watching_clients;
+    client *current_client; /* the client whose command runs now (tracking NOLOOP) */
 };
 
 extern server *srv; /* the one server; main.c and signal handlers use it */
@@ -305,6 +308,66 @@ void block_handle_ready(server *s);
 uint64_t block_handle_timeouts(server *s); /* returns the next deadline, 0 if none */
 size_t block_count(void);
 void client_drop_pending(client *c); /* forget the pending command, go on reading */
+
+/* ---- hooks into modules above the core (each implemented in its own
+ * file; the core calls them at fixed points) ---- */
+/* security/acl.c: may the client run this command on these keys/channels?
+ * Replies NOPERM and returns false when not. */
+bool acl_check_or_reply(client *c, const cmd_def *d);
+void acl_client_init(client *c); /* new connection: default user */
+/* server/tracking.c: client-side caching (CLIENT TRACKING) */
+void tracking_after_command(client *c, const cmd_def *d); /* remember keys read */
+void tracking_key_modified(server *s, int dbid, const char *key, size_t klen);
+void tracking_db_flushed(server *s, int dbid); /* -1: all databases */
+void tracking_client_free(client *c);
+void tracking_before_sleep(server *s); /* BCAST batches, tracking-table-max-keys */
+/* CLIENT LIST: appends the tracking flag letters (t, R, B) to flags; returns
+ * the redir= value (-1 when not tracking). */
+long long tracking_client_list_info(const client *c, char *flags, int *nflags);
+void tracking_stats(uint64_t *clients, uint64_t *keys, uint64_t *items, uint64_t *prefixes);
+/* server/notify.c: keyspace notifications (notify-keyspace-events); the
+ * classes are Redis's (K E g $ l s h z x e t m n). */
+enum {
+    NOTIFY_KEYSPACE = 1 << 0,  /* K */
+    NOTIFY_KEYEVENT = 1 << 1,  /* E */
+    NOTIFY_GENERIC = 1 << 2,   /* g */
+    NOTIFY_STRING = 1 << 3,    /* $ */
+    NOTIFY_LIST = 1 << 4,      /* l */
+    NOTIFY_SET = 1 << 5,       /* s */
+    NOTIFY_HASH = 1 << 6,      /* h */
+    NOTIFY_ZSET = 1 << 7,      /* z */
+    NOTIFY_EXPIRED = 1 << 8,   /* x */
+    NOTIFY_EVICTED = 1 << 9,   /* e */
+    NOTIFY_STREAM = 1 << 10,   /* t */
+    NOTIFY_KEY_MISS = 1 << 11, /* m */
+    NOTIFY_NEW = 1 << 12,      /* n */
+};
+void notify_keyspace_event(server *s, int type, const char *event, int dbid, const char *key,
+                           size_t klen);
+/* notify-keyspace-events letters <-> flags: parse returns -1 on a bad
+ * letter; format writes Redis's canonical string, returns its length. */
+int notify_flags_parse(const char *s, size_t len);
+size_t notify_flags_format(int flags, char *out, size_t outlen);
+/* persist/aof.c: the append-only log */
+void aof_after_command(client *c, const cmd_def *d, uint64_t dirty_before);
+void aof_key_removed(server *s, int dbid, const char *key, size_t klen, int why);
+void aof_before_sleep(server *s); /* write (and fsync per policy) before replies go */
+void aof_cron(server *s);
+int aof_load_at_startup(server *s); /* 0, or -1 (logged): refuse to start */
+void aof_shutdown(server *s);
+sstr *aof_info(server *s, sstr *o); /* INFO persistence: the aof_* fields */
+bool aof_is_loading(void);          /* INFO loading */
+/* NULL, or the -MISCONF error text while the log can't be written: the
+ * dispatcher then refuses commands flagged `write`. */
+const char *aof_refuse_writes(void);
+/* For handlers with random effects (SPOP): replaces what the log records for
+ * the current command; the first call drops the command itself, each call
+ * adds one command. The bytes are copied. */
+void server_propagate_override(client *c, int argc, const char **argv, const size_t *lens);
+/* server/tls_server.c: TLS from the tls-* directives (net/tls.c does the I/O) */
+int tls_server_reload(char *err, size_t errlen); /* 0, or -1 and the old context stays */
+int tls_server_listen(server *s);                /* start-up: tls-port listeners; 0 or -1 */
+void server_tls_accept_handler(ev_loop *l, int fd, void *data, int mask);
 
 /* ---- server services for handlers ---- */
 void server_key_modified(client *c, kdb *db, const char *key, size_t klen);

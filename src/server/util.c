@@ -60,6 +60,7 @@ kentry *lookup_write_typed(client *c, int i, int type, kref *ref, bool *wrong) {
 void server_key_modified(client *c, kdb *db, const char *key, size_t klen) {
     if (c->srv->watching_clients) watch_touch_key(c->srv, kdb_id(db), key, klen);
     if (block_count()) block_signal_key(kdb_id(db), key, klen);
+    tracking_key_modified(c->srv, kdb_id(db), key, klen);
 }
 
 void server_dirty(server *s, long long n) {

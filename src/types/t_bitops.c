@@ -123,8 +123,9 @@ static sstr *bit_string_for_write_or_reply(client *c, uint64_t maxbit, bool *cha
     return s;
 }
 
-static void key_changed(client *c, long long n) {
+static void key_changed(client *c, long long n) { /* SETBIT, BITFIELD: "setbit" as Redis */
     server_key_modified(c, c->db, c->argv[1], c->argvlen[1]);
+    notify_keyspace_event(c->srv, NOTIFY_STRING, "setbit", c->dbid, c->argv[1], c->argvlen[1]);
     server_dirty(c->srv, n);
 }
 
@@ -382,10 +383,12 @@ void bitop_command(client *c) {
             kdb_add(c->db, ne);
         }
         server_key_modified(c, c->db, c->argv[2], c->argvlen[2]);
+        notify_keyspace_event(c->srv, NOTIFY_STRING, "set", c->dbid, c->argv[2], c->argvlen[2]);
         server_dirty(c->srv, 1);
     } else if (old) {
         kdb_delete(&r);
         server_key_modified(c, c->db, c->argv[2], c->argvlen[2]);
+        notify_keyspace_event(c->srv, NOTIFY_GENERIC, "del", c->dbid, c->argv[2], c->argvlen[2]);
         server_dirty(c->srv, 1);
     }
     reply_int(c, (long long)maxlen);

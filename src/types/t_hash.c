@@ -256,8 +256,9 @@ static kentry *hash_create(client *c) {
     return e;
 }
 
-static void hash_changed(client *c, long long dirty) {
+static void hash_changed(client *c, long long dirty, const char *event) {
     server_key_modified(c, c->db, c->argv[1], c->argvlen[1]);
+    notify_keyspace_event(c->srv, NOTIFY_HASH, event, c->dbid, c->argv[1], c->argvlen[1]);
     server_dirty(c->srv, dirty);
 }
 
@@ -284,7 +285,7 @@ static void hset_generic(client *c, bool hmset) {
     long long created = 0;
     for (int i = 2; i < c->argc; i += 2)
         created += !hash_set(e, c->argv[i], c->argvlen[i], c->argv[i + 1], c->argvlen[i + 1]);
-    hash_changed(c, (c->argc - 2) / 2);
+    hash_changed(c, (c->argc - 2) / 2, "hset");
     if (hmset)
         reply_ok(c);
     else
@@ -310,7 +311,7 @@ void hsetnx_command(client *c) {
     if (!e) e = hash_create(c);
     hash_try_conversion(e, c, 2, 3);
     hash_set(e, c->argv[2], c->argvlen[2], c->argv[3], c->argvlen[3]);
-    hash_changed(c, 1);
+    hash_changed(c, 1, "hset");
     reply_int(c, 1);
 }
 
@@ -415,15 +416,19 @@ void hdel_command(client *c) {
         return;
     }
     long long deleted = 0;
+    bool emptied = false;
     for (int i = 2; i < c->argc; i++) {
         if (!hash_delete(e, c->argv[i], c->argvlen[i])) continue;
         deleted++;
         if (hash_len(e) == 0) {
             kdb_delete(&r);
+            emptied = true;
             break;
         }
     }
-    if (deleted) hash_changed(c, deleted);
+    if (deleted) hash_changed(c, deleted, "hdel");
+    if (emptied)
+        notify_keyspace_event(c->srv, NOTIFY_GENERIC, "del", c->dbid, c->argv[1], c->argvlen[1]);
     reply_int(c, deleted);
 }
 
@@ -451,7 +456,7 @@ void hincrby_command(client *c) {
     int n = sg_ll2str(buf, sizeof(buf), value);
     if (!e) e = hash_create(c);
     hash_set(e, c->argv[2], c->argvlen[2], buf, (size_t)n);
-    hash_changed(c, 1);
+    hash_changed(c, 1, "hincrby");
     reply_int(c, value);
 }
 
@@ -480,7 +485,7 @@ void hincrbyfloat_command(client *c) {
     }
     if (!e) e = hash_create(c);
     hash_set(e, c->argv[2], c->argvlen[2], buf, (size_t)n);
-    hash_changed(c, 1);
+    hash_changed(c, 1, "hincrbyfloat");
     reply_bulk(c, buf, (size_t)n);
 }
 

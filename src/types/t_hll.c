@@ -492,6 +492,7 @@ void pfadd_command(client *c) {
     if (updated) {
         s->buf[HLL_CARD_OFFSET + 7] |= (char)0x80;
         server_key_modified(c, c->db, c->argv[1], c->argvlen[1]);
+        notify_keyspace_event(c->srv, NOTIFY_STRING, "pfadd", c->dbid, c->argv[1], c->argvlen[1]);
         server_dirty(c->srv, 1);
     }
     reply_int(c, updated);
@@ -587,6 +588,7 @@ void pfmerge_command(client *c) {
     else if (s != orig)
         kentry_set_ptr(r.e, s);
     server_key_modified(c, c->db, c->argv[1], c->argvlen[1]);
+    notify_keyspace_event(c->srv, NOTIFY_STRING, "pfadd", c->dbid, c->argv[1], c->argvlen[1]);
     server_dirty(c->srv, 1);
     reply_ok(c);
 done:

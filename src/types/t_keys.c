@@ -144,6 +144,7 @@ static void del_generic(client *c) {
         if (!kdb_lookup_write(c->db, c->argv[j], c->argvlen[j], &ref)) continue;
         kdb_delete(&ref);
         server_key_modified(c, c->db, c->argv[j], c->argvlen[j]);
+        notify_keyspace_event(c->srv, NOTIFY_GENERIC, "del", c->dbid, c->argv[j], c->argvlen[j]);
         deleted++;
     }
     if (deleted) server_dirty(c->srv, deleted);
@@ -208,6 +209,8 @@ static void rename_generic(client *c, bool nx) {
     add_keep_lru(db, e);
     server_key_modified(c, db, src, slen);
     server_key_modified(c, db, dst, dlen);
+    notify_keyspace_event(c->srv, NOTIFY_GENERIC, "rename_from", kdb_id(db), src, slen);
+    notify_keyspace_event(c->srv, NOTIFY_GENERIC, "rename_to", kdb_id(db), dst, dlen);
     server_dirty(c->srv, 1);
     if (nx)
         reply_int(c, 1);
@@ -264,6 +267,7 @@ void copy_command(client *c) {
     if (exists) kdb_delete(&dref);
     kdb_add(dst, ne); /* a new object: fresh LRU/LFU, as in Redis */
     server_key_modified(c, dst, newkey, nlen);
+    notify_keyspace_event(c->srv, NOTIFY_GENERIC, "copy_to", kdb_id(dst), newkey, nlen);
     server_dirty(c->srv, 1);
     reply_int(c, 1);
 }
@@ -287,6 +291,8 @@ void move_command(client *c) {
     add_keep_lru(dst, kdb_unlink(&sref)); /* the same entry, TTL included */
     server_key_modified(c, src, key, klen);
     server_key_modified(c, dst, key, klen);
+    notify_keyspace_event(c->srv, NOTIFY_GENERIC, "move_from", kdb_id(src), key, klen);
+    notify_keyspace_event(c->srv, NOTIFY_GENERIC, "move_to", kdb_id(dst), key, klen);
     server_dirty(c->srv, 1);
     reply_int(c, 1);
 }
@@ -386,11 +392,13 @@ static void expire_generic(client *c, int64_t basetime, bool seconds, const char
         reply_int(c, 0);
         return;
     }
-    if (when <= ks_now(c->srv->ks))
+    bool del = when <= ks_now(c->srv->ks);
+    if (del)
         kdb_delete(&ref);
     else
         kdb_set_expire(&ref, when);
     server_key_modified(c, db, key, klen);
+    notify_keyspace_event(c->srv, NOTIFY_GENERIC, del ? "del" : "expire", kdb_id(db), key, klen);
     server_dirty(c->srv, 1);
     reply_int(c, 1);
 }
@@ -455,6 +463,7 @@ void persist_command(client *c) {
     }
     kdb_persist(&ref);
     server_key_modified(c, c->db, c->argv[1], c->argvlen[1]);
+    notify_keyspace_event(c->srv, NOTIFY_GENERIC, "persist", c->dbid, c->argv[1], c->argvlen[1]);
     server_dirty(c->srv, 1);
     reply_int(c, 1);
 }
@@ -625,6 +634,7 @@ void flushdb_command(client *c) {
     if (!flush_mode_or_reply(c, &async)) return;
     watch_touch_db(c->srv, c->dbid, -1);
     server_dirty(c->srv, (long long)flush_db(c->db, async));
+    tracking_db_flushed(c->srv, c->dbid);
     reply_ok(c);
 }
 
@@ -638,6 +648,7 @@ void flushall_command(client *c) {
         n += flush_db(ks_db(ks, i), async);
     }
     server_dirty(c->srv, (long long)n + 1); /* Redis adds one for FLUSHALL itself */
+    tracking_db_flushed(c->srv, -1);
     reply_ok(c);
 }
 

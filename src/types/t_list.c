@@ -597,10 +597,15 @@ static quicklist *list_create(client *c, int i) {
 
 /* After a change to the list at argv[i]: deletes the key when the list is
  * empty (ref must still be valid then), signals, counts dirty. */
-static void list_changed(client *c, int i, kref *ref, quicklist *ql, long long dirty) {
+static void list_changed(client *c, int i, kref *ref, quicklist *ql, long long dirty,
+                         const char *event) {
     LIST_CHECK(ql->count ? ql : NULL);
-    if (!ql->count) kdb_delete(ref);
+    bool emptied = !ql->count;
+    if (emptied) kdb_delete(ref);
     server_key_modified(c, c->db, c->argv[i], c->argvlen[i]);
+    notify_keyspace_event(c->srv, NOTIFY_LIST, event, c->dbid, c->argv[i], c->argvlen[i]);
+    if (emptied)
+        notify_keyspace_event(c->srv, NOTIFY_GENERIC, "del", c->dbid, c->argv[i], c->argvlen[i]);
     server_dirty(c->srv, dirty);
 }
 
@@ -693,6 +698,8 @@ static void push_generic(client *c, bool head, bool xx) {
     reply_int(c, (long long)ql->count);
     LIST_CHECK(ql);
     server_key_modified(c, c->db, c->argv[1], c->argvlen[1]);
+    notify_keyspace_event(c->srv, NOTIFY_LIST, head ? "lpush" : "rpush", c->dbid, c->argv[1],
+                          c->argvlen[1]);
     server_dirty(c->srv, c->argc - 2);
 }
 
@@ -750,7 +757,7 @@ static void pop_generic(client *c, bool head) {
     } else {
         n = list_pop_range_reply(c, ql, head, (uint64_t)count);
     }
-    list_changed(c, 1, &r, ql, (long long)n);
+    list_changed(c, 1, &r, ql, (long long)n, head ? "lpop" : "rpop");
 }
 
 void lpop_command(client *c) {
@@ -930,7 +937,7 @@ void lset_command(client *c) {
     }
     ql_replace(ql, &pos, c->argv[3], c->argvlen[3]);
     reply_ok(c);
-    list_changed(c, 1, &r, ql, 1);
+    list_changed(c, 1, &r, ql, 1, "lset");
 }
 
 void linsert_command(client *c) {
@@ -961,7 +968,7 @@ void linsert_command(client *c) {
         for (size_t o = pack_first(nd->pk); o != off; o = pack_next(nd->pk, o)) pos.i++;
         ql_insert(ql, &pos, after, c->argv[4], c->argvlen[4]);
         reply_int(c, (long long)ql->count);
-        list_changed(c, 1, &r, ql, 1);
+        list_changed(c, 1, &r, ql, 1, "linsert");
         return;
     }
     reply_int(c, -1);
@@ -985,7 +992,7 @@ void lrem_command(client *c) {
     if (toremove == LLONG_MIN) limit = 0;
     uint64_t removed = ql_remove_eq(ql, c->argv[3], c->argvlen[3], limit, from_tail);
     reply_int(c, (long long)removed);
-    if (removed) list_changed(c, 1, &r, ql, (long long)removed);
+    if (removed) list_changed(c, 1, &r, ql, (long long)removed, "lrem");
 }
 
 void ltrim_command(client *c) {
@@ -1011,7 +1018,7 @@ void ltrim_command(client *c) {
     ql_del_range(ql, 0, ltrim);
     if (rtrim) ql_del_range(ql, ql->count - rtrim, rtrim);
     reply_ok(c);
-    list_changed(c, 1, &r, ql, (long long)(ltrim + rtrim));
+    list_changed(c, 1, &r, ql, (long long)(ltrim + rtrim), "ltrim");
 }
 
 /* ---- moves between lists ---- */
@@ -1041,9 +1048,16 @@ static void lmove_generic(client *c, bool from_head, bool to_head) {
     sstr_free(val);
     LIST_CHECK(dst);
     LIST_CHECK(src->count ? src : NULL);
+    bool emptied = !src->count;
     list_delete_if_empty(c, 1, src); /* never when src == dst: dst was pushed */
     server_key_modified(c, c->db, c->argv[1], c->argvlen[1]);
     server_key_modified(c, c->db, c->argv[2], c->argvlen[2]);
+    notify_keyspace_event(c->srv, NOTIFY_LIST, to_head ? "lpush" : "rpush", c->dbid, c->argv[2],
+                          c->argvlen[2]);
+    notify_keyspace_event(c->srv, NOTIFY_LIST, from_head ? "lpop" : "rpop", c->dbid, c->argv[1],
+                          c->argvlen[1]);
+    if (emptied)
+        notify_keyspace_event(c->srv, NOTIFY_GENERIC, "del", c->dbid, c->argv[1], c->argvlen[1]);
     server_dirty(c->srv, 1);
 }
 
@@ -1093,7 +1107,7 @@ static void lmpop_generic(client *c, int ni, bool blocking, uint64_t deadline) {
         reply_array(c, 2);
         reply_bulk(c, c->argv[k], c->argvlen[k]);
         uint64_t n = list_pop_range_reply(c, ql, head, (uint64_t)count);
-        list_changed(c, k, &r, ql, (long long)n);
+        list_changed(c, k, &r, ql, (long long)n, head ? "lpop" : "rpop");
         return;
     }
     if (blocking)
@@ -1127,7 +1141,7 @@ static void bpop_generic(client *c, bool head) {
         reply_bulk(c, c->argv[k], c->argvlen[k]);
         reply_bulk(c, v, len);
         ql_del_at(ql, &pos);
-        list_changed(c, k, &r, ql, 1);
+        list_changed(c, k, &r, ql, 1, head ? "lpop" : "rpop");
         return;
     }
     block_on_keys(c, c->argc - 2, c->argv + 1, c->argvlen + 1, deadline, BLOCK_REPLY_NULL_ARRAY);

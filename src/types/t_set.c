@@ -440,8 +440,15 @@ static void reply_set_members(client *c, setv s) {
  * type, dropping its TTL) with s, which the db then owns. */
 static void store_set_key(client *c, const char *key, size_t klen, setv s) {
     kref r;
-    if (kdb_lookup_write(c->db, key, klen, &r)) kdb_delete(&r);
-    kdb_add(c->db, kentry_new_ptr(key, klen, OBJ_SET, s.enc, s.p, -1));
+    kentry *old = kdb_lookup_write(c->db, key, klen, &r);
+    kentry *ne = kentry_new_ptr(key, klen, OBJ_SET, s.enc, s.p, -1);
+    if (old) { /* overwrite, as Redis's setKey: no "new" event */
+        kentry_set_lru(ne, kentry_lru(old));
+        kdb_replace(&r, ne);
+        kentry_free(old);
+    } else {
+        kdb_add(c->db, ne);
+    }
 }
 
 /* Deletes key if present; returns whether it was. */
@@ -454,11 +461,12 @@ static bool delete_key(client *c, const char *key, size_t klen) {
 
 /* Stores a *STORE result (or deletes dst when it is empty) and replies the
  * cardinality, as Redis's sinterGenericCommand / sunionDiffGenericCommand. */
-static void store_result(client *c, const char *dst, size_t dlen, setv result) {
+static void store_result(client *c, const char *dst, size_t dlen, setv result, const char *event) {
     uint64_t n = set_size(result);
     if (n > 0) {
         store_set_key(c, dst, dlen, result);
         server_key_modified(c, c->db, dst, dlen);
+        notify_keyspace_event(c->srv, NOTIFY_SET, event, c->dbid, dst, dlen);
         server_dirty(c->srv, 1);
         reply_int(c, (long long)n);
         return;
@@ -467,6 +475,7 @@ static void store_result(client *c, const char *dst, size_t dlen, setv result) {
     reply_int(c, 0);
     if (delete_key(c, dst, dlen)) {
         server_key_modified(c, c->db, dst, dlen);
+        notify_keyspace_event(c->srv, NOTIFY_GENERIC, "del", c->dbid, dst, dlen);
         server_dirty(c->srv, 1);
     }
 }
@@ -516,6 +525,7 @@ void sadd_command(client *c) {
     }
     if (added) {
         server_key_modified(c, c->db, c->argv[1], c->argvlen[1]);
+        notify_keyspace_event(c->srv, NOTIFY_SET, "sadd", c->dbid, c->argv[1], c->argvlen[1]);
         server_dirty(c->srv, added);
     }
     reply_int(c, added);
@@ -546,6 +556,10 @@ void srem_command(client *c) {
     if (emptied) kdb_delete(&ref);
     if (deleted) {
         server_key_modified(c, c->db, c->argv[1], c->argvlen[1]);
+        notify_keyspace_event(c->srv, NOTIFY_SET, "srem", c->dbid, c->argv[1], c->argvlen[1]);
+        if (emptied)
+            notify_keyspace_event(c->srv, NOTIFY_GENERIC, "del", c->dbid, c->argv[1],
+                                  c->argvlen[1]);
         server_dirty(c->srv, deleted);
     }
     reply_int(c, deleted);
@@ -582,8 +596,11 @@ void smove_command(client *c) {
         return;
     }
     set_store_back(se, s);
-    if (set_size(s) == 0) kdb_delete(&sref);
+    bool emptied = set_size(s) == 0;
+    if (emptied) kdb_delete(&sref);
     server_key_modified(c, db, src, slen);
+    notify_keyspace_event(c->srv, NOTIFY_SET, "srem", kdb_id(db), src, slen);
+    if (emptied) notify_keyspace_event(c->srv, NOTIFY_GENERIC, "del", kdb_id(db), src, slen);
     server_dirty(c->srv, 1);
 
     de = kdb_lookup_read(db, dst, dlen, &dref, LOOKUP_NOTOUCH | LOOKUP_NOSTATS);
@@ -599,6 +616,7 @@ void smove_command(client *c) {
     }
     if (added) {
         server_key_modified(c, db, dst, dlen);
+        notify_keyspace_event(c->srv, NOTIFY_SET, "sadd", kdb_id(db), dst, dlen);
         server_dirty(c->srv, 1);
     }
     reply_int(c, 1);
@@ -701,6 +719,7 @@ static void sinter_generic(client *c, int first, int n, int mode, unsigned long 
         if (mode == INTER_STORE) {
             if (delete_key(c, dst, dlen)) {
                 server_key_modified(c, c->db, dst, dlen);
+                notify_keyspace_event(c->srv, NOTIFY_GENERIC, "del", c->dbid, dst, dlen);
                 server_dirty(c->srv, 1);
             }
             reply_int(c, 0);
@@ -750,7 +769,7 @@ static void sinter_generic(client *c, int first, int n, int mode, unsigned long 
         for (size_t i = 0; i < nfound; i++) reply_selem(c, &found[i]);
         sg_free(found);
     } else {
-        store_result(c, dst, dlen, result);
+        store_result(c, dst, dlen, result, "sinterstore");
     }
 }
 
@@ -867,7 +886,7 @@ static void sunion_diff_generic(client *c, int first, int n, int op, const char 
         set_free_value(result);
         return;
     }
-    store_result(c, dst, dlen, result);
+    store_result(c, dst, dlen, result, op == OP_UNION ? "sunionstore" : "sdiffstore");
 }
 
 void sunion_command(client *c) {
@@ -891,6 +910,14 @@ void sdiffstore_command(client *c) {
  * ====================================================================== */
 
 /* SPOP key count: Redis 7.0's three cases. */
+/* The log records SPOP's effect, not the random choice (src/persist):
+ * "SREM key member" per popped member, or "DEL key" (member NULL). */
+static void spop_propagate(client *c, const char *cmd, const char *member, size_t n) {
+    const char *argv[3] = {cmd, c->argv[1], member};
+    size_t lens[3] = {strlen(cmd), c->argvlen[1], n};
+    server_propagate_override(c, member ? 3 : 2, argv, lens);
+}
+
 static void spop_with_count(client *c) {
     long long count;
     if (!sg_str2ll(c->argv[2], c->argvlen[2], &count) || count < 0) {
@@ -915,8 +942,11 @@ static void spop_with_count(client *c) {
         setv all = union_diff(&one, 1, OP_UNION);
         reply_set_members(c, all);
         set_free_value(all);
+        spop_propagate(c, "DEL", NULL, 0);
         kdb_delete(&ref);
         server_key_modified(c, c->db, c->argv[1], c->argvlen[1]);
+        notify_keyspace_event(c->srv, NOTIFY_SET, "spop", c->dbid, c->argv[1], c->argvlen[1]);
+        notify_keyspace_event(c->srv, NOTIFY_GENERIC, "del", c->dbid, c->argv[1], c->argvlen[1]);
         server_dirty(c->srv, (long long)size);
         return;
     }
@@ -931,6 +961,7 @@ static void spop_with_count(client *c) {
             size_t n;
             const char *p = selem_str(&m, buf, &n);
             reply_bulk(c, p, n);
+            spop_propagate(c, "SREM", p, n);
             /* m may point into the dict entry being deleted: remove by the
              * integer, or by a copy of the bytes. */
             if (!m.p) {
@@ -961,12 +992,19 @@ static void spop_with_count(client *c) {
         }
         set_iter it = {s, 0};
         selem m;
-        while (set_next(&it, &m)) reply_selem(c, &m);
+        while (set_next(&it, &m)) {
+            reply_selem(c, &m);
+            char buf[SG_LONG_STR_SIZE];
+            size_t n;
+            const char *p = selem_str(&m, buf, &n);
+            spop_propagate(c, "SREM", p, n);
+        }
         set_free_value(s);
         kentry_set_ptr(e, keep.p);
         kentry_set_enc(e, keep.enc);
     }
     server_key_modified(c, c->db, c->argv[1], c->argvlen[1]);
+    notify_keyspace_event(c->srv, NOTIFY_SET, "spop", c->dbid, c->argv[1], c->argvlen[1]);
     server_dirty(c->srv, count);
 }
 
@@ -996,11 +1034,16 @@ void spop_command(client *c) {
     sstr *copy = sstr_new(p, n);
     selem k = selem_bytes(copy->buf, copy->len);
     set_remove(&s, &k);
+    spop_propagate(c, "SREM", copy->buf, copy->len);
     reply_bulk(c, copy->buf, copy->len);
     sstr_free(copy);
     set_store_back(e, s);
-    if (set_size(s) == 0) kdb_delete(&ref);
+    bool emptied = set_size(s) == 0;
+    if (emptied) kdb_delete(&ref);
     server_key_modified(c, c->db, c->argv[1], c->argvlen[1]);
+    notify_keyspace_event(c->srv, NOTIFY_SET, "spop", c->dbid, c->argv[1], c->argvlen[1]);
+    if (emptied)
+        notify_keyspace_event(c->srv, NOTIFY_GENERIC, "del", c->dbid, c->argv[1], c->argvlen[1]);
     server_dirty(c->srv, 1);
 }
 

@@ -54,6 +54,8 @@ static void set_key(client *c, const char *key, size_t klen, const char *val, si
         kdb_add(db, kentry_new_str(key, klen, val, vlen, enc, expire));
     }
     server_key_modified(c, db, key, klen);
+    notify_keyspace_event(c->srv, NOTIFY_STRING, "set", kdb_id(db), key, klen);
+    if (expire >= 0) notify_keyspace_event(c->srv, NOTIFY_GENERIC, "expire", kdb_id(db), key, klen);
     server_dirty(c->srv, 1);
 }
 
@@ -249,6 +251,7 @@ void getdel_command(client *c) {
     reply_bulk(c, v, n);
     kdb_delete(&r);
     server_key_modified(c, c->db, c->argv[1], c->argvlen[1]);
+    notify_keyspace_event(c->srv, NOTIFY_GENERIC, "del", c->dbid, c->argv[1], c->argvlen[1]);
     server_dirty(c->srv, 1);
 }
 
@@ -269,15 +272,20 @@ void getex_command(client *c) {
     const char *v = kentry_str(e, &n);
     reply_bulk(c, v, n);
     if (expire >= 0) {
-        if (expire <= ks_now(c->srv->ks))
+        bool del = expire <= ks_now(c->srv->ks);
+        if (del)
             kdb_delete(&r);
         else
             kdb_set_expire(&r, expire);
         server_key_modified(c, c->db, c->argv[1], c->argvlen[1]);
+        notify_keyspace_event(c->srv, NOTIFY_GENERIC, del ? "del" : "expire", c->dbid, c->argv[1],
+                              c->argvlen[1]);
         server_dirty(c->srv, 1);
     } else if ((flags & SF_PERSIST) && kentry_has_ttl(e)) {
         kdb_persist(&r);
         server_key_modified(c, c->db, c->argv[1], c->argvlen[1]);
+        notify_keyspace_event(c->srv, NOTIFY_GENERIC, "persist", c->dbid, c->argv[1],
+                              c->argvlen[1]);
         server_dirty(c->srv, 1);
     }
 }
@@ -373,6 +381,7 @@ void append_command(client *c) {
         total = ns->len;
     }
     server_key_modified(c, c->db, c->argv[1], c->argvlen[1]);
+    notify_keyspace_event(c->srv, NOTIFY_STRING, "append", c->dbid, c->argv[1], c->argvlen[1]);
     server_dirty(c->srv, 1);
     reply_int(c, (long long)total);
 }
@@ -418,6 +427,7 @@ void setrange_command(client *c) {
         cur = ns->len;
     }
     server_key_modified(c, c->db, c->argv[1], c->argvlen[1]);
+    notify_keyspace_event(c->srv, NOTIFY_STRING, "setrange", c->dbid, c->argv[1], c->argvlen[1]);
     server_dirty(c->srv, 1);
     reply_int(c, (long long)cur);
 }
@@ -491,6 +501,7 @@ static void incr_generic(client *c, long long by) {
         kdb_add(c->db, kentry_new_str(c->argv[1], c->argvlen[1], buf, (size_t)n, ENC_INT, -1));
     }
     server_key_modified(c, c->db, c->argv[1], c->argvlen[1]);
+    notify_keyspace_event(c->srv, NOTIFY_STRING, "incrby", c->dbid, c->argv[1], c->argvlen[1]);
     server_dirty(c->srv, 1);
     reply_int(c, nv);
 }
@@ -552,6 +563,7 @@ void incrbyfloat_command(client *c) {
         kdb_add(c->db, kentry_new_str(c->argv[1], c->argvlen[1], buf, (size_t)n, enc, -1));
     }
     server_key_modified(c, c->db, c->argv[1], c->argvlen[1]);
+    notify_keyspace_event(c->srv, NOTIFY_STRING, "incrbyfloat", c->dbid, c->argv[1], c->argvlen[1]);
     server_dirty(c->srv, 1);
     reply_bulk(c, buf, (size_t)n);
 }

@@ -962,7 +962,7 @@ static zobj zobj_build(const zel_vec *v) {
 /* Stores z at argv[dstidx] (replacing any value and TTL, as SET does) and
  * replies its size; an empty result deletes the destination and replies 0.
  * Takes ownership of z. */
-static void store_result_and_reply(client *c, int dstidx, zobj *z) {
+static void store_result_and_reply(client *c, int dstidx, zobj *z, const char *event) {
     const char *key = c->argv[dstidx];
     size_t klen = c->argvlen[dstidx];
     kref r;
@@ -974,6 +974,7 @@ static void store_result_and_reply(client *c, int dstidx, zobj *z) {
         if (old) {
             kdb_delete(&r);
             server_key_modified(c, c->db, key, klen);
+            notify_keyspace_event(c->srv, NOTIFY_GENERIC, "del", c->dbid, key, klen);
             server_dirty(c->srv, 1);
         }
         return;
@@ -987,6 +988,7 @@ static void store_result_and_reply(client *c, int dstidx, zobj *z) {
         kdb_add(c->db, ne);
     }
     server_key_modified(c, c->db, key, klen);
+    notify_keyspace_event(c->srv, NOTIFY_ZSET, event, c->dbid, key, klen);
     server_dirty(c->srv, 1);
     reply_int(c, (long long)len);
 }
@@ -1082,8 +1084,13 @@ static bool arg_long_or_reply(client *c, int i, long min, long max, long *v, con
     return true;
 }
 
-static void key_changed(client *c, int keyidx, long long dirty) {
+/* emptied: the write removed the key (zobj_commit), so "del" follows. */
+static void key_changed(client *c, int keyidx, long long dirty, const char *event, bool emptied) {
     server_key_modified(c, c->db, c->argv[keyidx], c->argvlen[keyidx]);
+    notify_keyspace_event(c->srv, NOTIFY_ZSET, event, c->dbid, c->argv[keyidx], c->argvlen[keyidx]);
+    if (emptied)
+        notify_keyspace_event(c->srv, NOTIFY_GENERIC, "del", c->dbid, c->argv[keyidx],
+                              c->argvlen[keyidx]);
     server_dirty(c->srv, dirty);
 }
 
@@ -1178,7 +1185,7 @@ static void zadd_generic(client *c, int flags) {
     } else {
         zobj_free(&z);
     }
-    if (added || updated) key_changed(c, 1, added + updated);
+    if (added || updated) key_changed(c, 1, added + updated, incr ? "zincr" : "zadd", false);
     if (nan) {
         reply_error(c, ERR_NAN_SCORE);
         goto done;
@@ -1223,8 +1230,9 @@ void zrem_command(client *c) {
         if (zobj_delete(&z, c->argv[j], c->argvlen[j])) deleted++;
         if (!zobj_len(&z)) break;
     }
+    bool emptied = !zobj_len(&z);
     zobj_commit(&r, &z);
-    if (deleted) key_changed(c, 1, deleted);
+    if (deleted) key_changed(c, 1, deleted, "zrem", emptied);
     reply_int(c, deleted);
 }
 
@@ -1478,7 +1486,7 @@ static void zrange_generic(client *c, int keyidx, int dstidx, int type, int dir)
             zobj_add(&res, zit_score(&it), m, ml, 0, &out, &ns);
         }
     }
-    store_result_and_reply(c, dstidx, &res);
+    store_result_and_reply(c, dstidx, &res, "zrangestore");
 }
 
 void zrange_command(client *c) {
@@ -1554,8 +1562,14 @@ static void zremrange_generic(client *c, int type) {
         }
     }
     zobj_delete_ranks(&z, from, count);
+    bool emptied = !zobj_len(&z);
     zobj_commit(&ref, &z);
-    if (count) key_changed(c, 1, (long long)count);
+    if (count)
+        key_changed(c, 1, (long long)count,
+                    type == ZR_RANK    ? "zremrangebyrank"
+                    : type == ZR_SCORE ? "zremrangebyscore"
+                                       : "zremrangebylex",
+                    emptied);
     reply_int(c, (long long)count);
 }
 
@@ -1628,8 +1642,9 @@ static void zpop_generic(client *c, int first, long nkeys, bool max, bool emitke
         reply_double(c, zit_score(&it));
         zobj_delete_ranks(&z, rank, 1);
     }
+    bool emptied = !zobj_len(&z);
     zobj_commit(&r, &z);
-    key_changed(c, keyidx, (long long)n);
+    key_changed(c, keyidx, (long long)n, max ? "zpopmax" : "zpopmin", emptied);
 }
 
 static void zpop_minmax(client *c, bool max) {
@@ -2055,7 +2070,7 @@ static void zsetop_generic(client *c, int dstidx, int numidx, int opkind, bool c
     if (dstidx >= 0) {
         zobj res = {ENC_LISTPACK, NULL};
         if (op.out.n) res = zobj_build(&op.out);
-        store_result_and_reply(c, dstidx, &res);
+        store_result_and_reply(c, dstidx, &res, name);
     } else {
         reply_elements_header(c, op.out.n, withscores);
         for (size_t i = 0; i < op.out.n; i++)
@@ -2241,8 +2256,9 @@ static void bzpop_minmax(client *c, bool max) {
         reply_bulk(c, m, ml);
         reply_double(c, zit_score(&it));
         zobj_delete_ranks(&z, rank, 1);
+        bool emptied = !zobj_len(&z);
         zobj_commit(&r, &z);
-        key_changed(c, i, 1);
+        key_changed(c, i, 1, max ? "zpopmax" : "zpopmin", emptied);
         return;
     }
     block_on_keys(c, c->argc - 2, c->argv + 1, c->argvlen + 1, deadline, BLOCK_REPLY_NULL_ARRAY);

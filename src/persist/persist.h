@@ -1,0 +1,52 @@
+/*
+ * persist: durability. For now the append-only log (aof.c): every command
+ * that changed data is appended to a log file in RESP form, inside checksummed
+ * records, and replayed at start-up. See aof.c for the file formats and
+ * docs/persistence.md for what each fsync policy can lose.
+ *
+ * The core reaches this module only through the hooks declared in
+ * src/server/server.h (aof_after_command, aof_key_removed, aof_before_sleep,
+ * aof_cron, aof_load_at_startup, aof_shutdown, aof_info, aof_refuse_writes,
+ * server_propagate_override); this header adds what tests and tools use.
+ */
+#ifndef SURGE_PERSIST_H
+#define SURGE_PERSIST_H
+
+#include "../server/server.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- record framing (see aof.c) ----
+ *
+ *   #<len> <crc64 of payload, 16 hex> <hcrc, 8 hex>\r\n<payload: len bytes>
+ *
+ * hcrc is the low 32 bits of CRC64 over the header text before it
+ * ("#<len> <crc64>"), so a damaged length is caught before it is trusted. */
+#define AOF_HDR_MAX 64 /* longest header line, \r\n included */
+
+/* Appends one framed record holding payload to out; returns out (may move). */
+sstr *aof_frame_record(sstr *out, const char *payload, size_t len);
+
+/* Result of scanning a log image. */
+typedef struct aof_scan_result {
+    size_t good;     /* bytes of whole, valid records from the start */
+    size_t records;  /* how many */
+    bool torn;       /* the bytes after `good` are an incomplete last record */
+    bool corrupt;    /* the record at `good` is damaged (mid-file) */
+    const char *why; /* for corrupt: what is wrong */
+} aof_scan_result;
+
+/* Called once per valid record, in order; a non-zero return stops the scan
+ * (it is returned by aof_scan). */
+typedef int aof_record_fn(void *ctx, const char *payload, size_t len, size_t offset);
+
+/* Walks the records of a log image (p, n). Fills *r; returns 0, or the
+ * callback's non-zero result. Never reads outside [p, p+n). */
+int aof_scan(const char *p, size_t n, aof_record_fn *fn, void *ctx, aof_scan_result *r);
+
+/* Runs a rewrite (compaction) now: a new base file from the dataset, a new
+ * empty incremental file, then the manifest. Returns 0 or -1 (logged). */
+int aof_rewrite_now(server *s);
+
+#endif
