@@ -508,10 +508,13 @@ static kentry *lookup(kdb *db, const char *key, size_t klen, kref *ref, int flag
 kentry *kdb_lookup_read(kdb *db, const char *key, size_t klen, kref *ref, int flags) {
     kentry *e = lookup(db, key, klen, ref, flags);
     if (!(flags & LOOKUP_NOSTATS)) {
-        if (e)
+        if (e) {
             db->ks->stats.hits++;
-        else
+        } else {
             db->ks->stats.misses++;
+            if (db->ks->set.report_miss && db->ks->hook && !(flags & LOOKUP_NONOTIFY))
+                db->ks->hook(db->ks->hook_ctx, db, key, klen, KS_EVENT_MISS);
+        }
     }
     return e;
 }

@@ -130,6 +130,7 @@ typedef struct ks_settings {
     int samples;              /* maxmemory-samples */
     int active_expire_effort; /* 1..10 */
     bool report_new;          /* kdb_add calls the hook with KS_EVENT_NEW */
+    bool report_miss;         /* read misses call the hook with KS_EVENT_MISS */
 } ks_settings;
 
 typedef struct ks_stats {
@@ -145,7 +146,7 @@ typedef struct ks_stats {
  * WATCH, tracking), and, only with settings.report_new, when kdb_add adds a
  * key (KS_EVENT_NEW, for the "new" keyspace notification). May be NULL. */
 typedef void ks_key_event_fn(void *ctx, kdb *db, const char *key, size_t klen, int why);
-enum { KS_EVENT_EXPIRED, KS_EVENT_EVICTED, KS_EVENT_NEW };
+enum { KS_EVENT_EXPIRED, KS_EVENT_EVICTED, KS_EVENT_NEW, KS_EVENT_MISS };
 
 keyspace *ks_create(int ndb);
 void ks_destroy(keyspace *ks);
@@ -165,7 +166,8 @@ uint64_t kdb_expires(const kdb *db);
 uint64_t kdb_avg_ttl(const kdb *db);
 uint64_t kdb_slot_size(const kdb *db, unsigned slot);
 
-enum { LOOKUP_NOTOUCH = 1, LOOKUP_NOSTATS = 2, LOOKUP_NOEXPIRE = 4 };
+/* NONOTIFY: a miss counts in the stats but publishes no "keymiss" (OBJECT). */
+enum { LOOKUP_NOTOUCH = 1, LOOKUP_NOSTATS = 2, LOOKUP_NOEXPIRE = 4, LOOKUP_NONOTIFY = 8 };
 /* Finds a live key: an expired one is deleted on the spot (lazy expiry) and
  * reported missing. Updates LRU/LFU unless NOTOUCH, hit/miss stats for reads
  * unless NOSTATS. Returns the entry (and fills *ref) or NULL. */

@@ -241,6 +241,10 @@ void server_keyspace_event(void *ctx, kdb *db, const char *key, size_t klen, int
         notify_keyspace_event(s, NOTIFY_NEW, "new", kdb_id(db), key, klen);
         return;
     }
+    if (why == KS_EVENT_MISS) { /* only with notify-keyspace-events m */
+        notify_keyspace_event(s, NOTIFY_KEY_MISS, "keymiss", kdb_id(db), key, klen);
+        return;
+    }
     if (s->watching_clients) watch_touch_key(s, kdb_id(db), key, klen);
     tracking_key_modified(s, kdb_id(db), key, klen);
     notify_keyspace_event(s, why == KS_EVENT_EXPIRED ? NOTIFY_EXPIRED : NOTIFY_EVICTED,

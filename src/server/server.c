@@ -228,6 +228,7 @@ void config_apply_settings(server *s) {
     ks->samples = (int)cfg.maxmemory_samples;
     ks->active_expire_effort = (int)cfg.active_expire_effort;
     ks->report_new = (cfg.notify_keyspace_events & NOTIFY_NEW) != 0;
+    ks->report_miss = (cfg.notify_keyspace_events & NOTIFY_KEY_MISS) != 0;
     sg_log_set_level(cfg.loglevel, cfg.log_format);
     acl_sync_requirepass();
 }

@@ -656,7 +656,8 @@ void flushall_command(client *c) {
 
 /* The key for OBJECT <sub> key, without touching it; replies nil if absent. */
 static kentry *object_lookup_or_reply(client *c) {
-    kentry *e = kdb_lookup_read(c->db, c->argv[2], c->argvlen[2], NULL, LOOKUP_NOTOUCH);
+    kentry *e =
+        kdb_lookup_read(c->db, c->argv[2], c->argvlen[2], NULL, LOOKUP_NOTOUCH | LOOKUP_NONOTIFY);
     if (!e) reply_null(c);
     return e;
 }

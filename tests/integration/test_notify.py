@@ -237,3 +237,32 @@ def test_evicted_event(start_surge):
     msg = sub.read_reply()
     assert msg[0] == b"message" and msg[1] == b"__keyevent@0__:evicted"
     assert msg[2].startswith(b"big:") or msg[2] == b"trigger"
+
+
+def _keymiss_messages(port):
+    a = RespClient("127.0.0.1", port)
+    s = RespClient("127.0.0.1", port)
+    a.call("FLUSHALL")
+    a.call("CONFIG", "SET", "notify-keyspace-events", "KEm")
+    s.call("PSUBSCRIBE", "__key*__:*")
+    for cmd in (["GET", "nokey"], ["HGET", "nokey", "f"], ["EXISTS", "nokey"], ["TYPE", "nokey"],
+                ["LRANGE", "nokey", "0", "1"], ["SMEMBERS", "nokey"], ["ZRANGE", "nokey", "0", "1"],
+                ["MGET", "a", "b"], ["STRLEN", "x"], ["TTL", "x"], ["SET", "k", "v"],
+                ["GET", "k"], ["OBJECT", "ENCODING", "nokey"], ["GETRANGE", "zz", "0", "1"],
+                ["SCARD", "q"], ["HGETALL", "h"]):
+        a.call(*cmd)
+    a.call("PING")
+    out = []
+    s.sock.settimeout(0.3)
+    while True:
+        try:
+            out.append(s.read_reply())
+        except Exception:
+            break
+    a.call("CONFIG", "SET", "notify-keyspace-events", "")
+    return out
+
+
+def test_keymiss_matches_reference(surge_server, redis_ref_server):
+    got = _keymiss_messages(surge_server.port)
+    assert got and got == _keymiss_messages(redis_ref_server.port)
