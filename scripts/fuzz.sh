@@ -22,7 +22,7 @@ root=$PWD
 FUZZ_SECONDS="${FUZZ_SECONDS:-10}"
 FUZZ_SAVE="${FUZZ_SAVE:-0}"
 FUZZ_JOBS="${FUZZ_JOBS:-1}"
-ALL_TARGETS="fuzz_resp fuzz_glob fuzz_numbers fuzz_config fuzz_getkeys fuzz_aof"
+ALL_TARGETS="fuzz_resp fuzz_glob fuzz_numbers fuzz_config fuzz_getkeys fuzz_aof fuzz_acl fuzz_exec fuzz_restore"
 targets="${*:-$ALL_TARGETS}"
 build="build-fuzz"
 

@@ -37,6 +37,7 @@
  */
 #include "../server/config.h"
 #include "../server/server.h"
+#include "../persist/serialize.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -759,4 +760,59 @@ void hscan_command(client *c) {
     reply_array(c, (long long)sc.n);
     for (size_t i = 0; i < sc.n; i++) reply_bulk(c, sc.items[i].p, sc.items[i].n);
     sg_free(sc.items);
+}
+
+/* ---- DUMP/RESTORE surface (persist/serialize.c) ------------------------------
+ * The one exported pair: walk the (field, value) pairs of a hash object, and
+ * build a hash object from pairs (the encoding chosen as a sequence of HSETs
+ * would). Returns NULL on a duplicate field. */
+void hash_type_walk(const void *ptr, int enc, persist_elem_fn *fn, void *ctx) {
+    if (enc == ENC_LISTPACK) {
+        const pack *p = ptr;
+        for (size_t off = pack_first(p); off != PACK_END;) {
+            size_t fl, vl, voff = pack_next(p, off);
+            const char *f = pack_get(p, off, &fl), *v = pack_get(p, voff, &vl);
+            fn(ctx, f, fl, v, vl, 0);
+            off = pack_next(p, voff);
+        }
+        return;
+    }
+    uint64_t pos = 0;
+    for (dict_entry *de; (de = dict_next(ptr, &pos));)
+        fn(ctx, de->key, de->klen, de->v.s->buf, de->v.s->len, 0);
+}
+
+void *hash_type_build(const persist_elem *v, size_t n, int *enc) {
+    bool packed = (unsigned long long)n <= (unsigned long long)cfg.hash_max_listpack_entries;
+    unsigned long long sum = 0;
+    for (size_t i = 0; packed && i < n; i++) {
+        if (too_long_for_pack(v[i].al) || too_long_for_pack(v[i].bl)) packed = false;
+        sum += v[i].al + v[i].bl;
+    }
+    if (sum > HASH_PACK_SAFETY_BYTES) packed = false;
+    if (packed) {
+        pack *p = pack_new();
+        for (size_t i = 0; i < n; i++) {
+            if (pack_find(p, pack_first(p), v[i].a, v[i].al, 1) != PACK_END) {
+                pack_free(p);
+                return NULL;
+            }
+            p = pack_append(p, v[i].a, v[i].al);
+            p = pack_append(p, v[i].b, v[i].bl);
+        }
+        *enc = ENC_LISTPACK;
+        return p;
+    }
+    dict *d = dict_new(DICT_VAL_SSTR);
+    for (size_t i = 0; i < n; i++) {
+        bool created;
+        dict_entry *de = dict_add(d, v[i].a, v[i].al, &created);
+        if (!created) {
+            dict_free(d);
+            return NULL;
+        }
+        dict_set_str(de, v[i].b, v[i].bl);
+    }
+    *enc = ENC_HASHTABLE;
+    return d;
 }

@@ -66,6 +66,7 @@
  */
 #include "../server/config.h"
 #include "../server/server.h"
+#include "../persist/serialize.h"
 
 #include <assert.h>
 #include <string.h>
@@ -1184,4 +1185,26 @@ void blmpop_command(client *c) {
     uint64_t deadline;
     if (!block_timeout_or_reply(c, 1, &deadline)) return;
     lmpop_generic(c, 2, true, deadline);
+}
+
+/* ---- DUMP/RESTORE surface (persist/serialize.c) ----
+ * The one exported pair: walk a list's elements head to tail, and build a
+ * list (quicklist) from elements. */
+void list_type_walk(const void *ptr, int enc, persist_elem_fn *fn, void *ctx) {
+    SG_UNUSED(enc);
+    const quicklist *ql = ptr;
+    for (const qlnode *nd = ql->head; nd; nd = nd->next) {
+        for (size_t o = pack_first(nd->pk); o != PACK_END; o = pack_next(nd->pk, o)) {
+            size_t len;
+            const char *v = pack_get(nd->pk, o, &len);
+            fn(ctx, v, len, NULL, 0, 0);
+        }
+    }
+}
+
+void *list_type_build(const persist_elem *v, size_t n, int *enc) {
+    quicklist *ql = ql_new(cfg.list_max_listpack_size);
+    for (size_t i = 0; i < n; i++) ql_push(ql, false, v[i].a, v[i].al);
+    *enc = ENC_QUICKLIST;
+    return ql;
 }

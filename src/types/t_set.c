@@ -46,6 +46,7 @@
  */
 #include "../server/config.h"
 #include "../server/server.h"
+#include "../persist/serialize.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -1288,4 +1289,36 @@ void set_type_foreach(const void *ptr, int enc, void (*fn)(void *, const char *,
         const char *p = selem_str(&e, buf, &n);
         fn(ctx, p, n);
     }
+}
+
+/* ======================================================================
+ * DUMP/RESTORE surface (persist/serialize.c): the one exported pair, a
+ * walk over the members and a build from members (encoding chosen as a
+ * sequence of SADDs would). Returns NULL on a duplicate member.
+ * ====================================================================== */
+
+void set_type_walk(const void *ptr, int enc, persist_elem_fn *fn, void *ctx) {
+    set_iter it = {{enc, (void *)ptr}, 0};
+    selem e;
+    while (set_next(&it, &e)) {
+        char buf[SG_LONG_STR_SIZE];
+        size_t n;
+        const char *p = selem_str(&e, buf, &n);
+        fn(ctx, p, n, NULL, 0, 0);
+    }
+}
+
+void *set_type_build(const persist_elem *v, size_t n, int *enc) {
+    if (!n) return NULL;
+    selem first = selem_bytes(v[0].a, v[0].al);
+    setv s = set_new_for(&first);
+    for (size_t i = 0; i < n; i++) {
+        selem e = selem_bytes(v[i].a, v[i].al);
+        if (!set_add(&s, &e)) {
+            set_free_value(s);
+            return NULL;
+        }
+    }
+    *enc = s.enc;
+    return s.p;
 }

@@ -54,6 +54,7 @@
  */
 #include "../server/config.h"
 #include "../server/server.h"
+#include "../persist/serialize.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -2317,4 +2318,55 @@ void bzmpop_command(client *c) {
         return;
     }
     zpop_generic(c, 3, numkeys, max, true, count, true, true);
+}
+
+/* ------------------------------------------------------------------------
+ * DUMP/RESTORE surface (persist/serialize.c): the one exported pair, a walk
+ * over (member, score) in rank order, and a build from elements already in
+ * strictly increasing (score, member) order with no NaN score (the caller
+ * validates that). Returns NULL on a duplicate member.
+ * ------------------------------------------------------------------------ */
+
+void zset_type_walk(const void *ptr, int enc, persist_elem_fn *fn, void *ctx) {
+    zobj z = {enc, (void *)ptr};
+    zit it;
+    if (!zit_seek(&it, &z, 0)) return;
+    for (; zit_valid(&it); zit_step(&it, false)) {
+        size_t n;
+        const char *m = zit_member(&it, &n);
+        fn(ctx, m, n, NULL, 0, zit_score(&it));
+    }
+}
+
+void *zset_type_build(const persist_elem *v, size_t n, int *enc) {
+    size_t maxlen = 0, tot = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].al > maxlen) maxlen = v[i].al;
+        tot += v[i].al + 32;
+    }
+    if (fits_listpack(n, maxlen, tot)) {
+        pack *p = pack_new();
+        for (size_t i = 0; i < n; i++) {
+            if (pk_find(p, v[i].a, v[i].al) != PACK_END) {
+                pack_free(p);
+                return NULL;
+            }
+            char buf[64];
+            int bl = score_to_text(buf, sizeof(buf), v[i].score);
+            p = pack_append(p, v[i].a, v[i].al);
+            p = pack_append(p, buf, (size_t)bl);
+        }
+        *enc = ENC_LISTPACK;
+        return p;
+    }
+    zset *zs = zset_new();
+    for (size_t i = 0; i < n; i++) {
+        if (dict_find(zs->d, v[i].a, v[i].al)) {
+            zset_free(zs);
+            return NULL;
+        }
+        zset_insert_new(zs, v[i].a, v[i].al, v[i].score);
+    }
+    *enc = ENC_SKIPLIST;
+    return zs;
 }
