@@ -29,6 +29,6 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1 \
     tests/integration/test_hash.py tests/integration/test_list.py tests/integration/test_set.py \
     tests/integration/test_zset.py tests/integration/test_bitops.py tests/integration/test_hll.py \
     -q -p no:cacheprovider
-echo "== fuzz targets: replay the corpus, then fuzz each (FUZZ_SECONDS, default 30)"
-FUZZ_SECONDS="${FUZZ_SECONDS:-30}" scripts/fuzz.sh
+echo "== fuzz targets: replay the corpus, then fuzz each (FUZZ_SECONDS, default 50)"
+FUZZ_SECONDS="${FUZZ_SECONDS:-50}" scripts/fuzz.sh
 echo "== all tests passed"
