@@ -936,6 +936,19 @@ static void pool_insert(keyspace *ks, int db, const kentry *e, uint64_t score) {
     pool[i].score = score;
 }
 
+/* Deletes the key at r as an eviction (stats, hook); returns its bytes. */
+static size_t evict_ref(keyspace *ks, kref *r) {
+    ks->stats.evicted_keys++;
+    if (ks->hook) {
+        size_t kl;
+        const char *k = kentry_key(r->e, &kl);
+        ks->hook(ks->hook_ctx, r->db, k, kl, KS_EVENT_EVICTED);
+    }
+    size_t bytes = kentry_mem(r->e);
+    kdb_delete(r);
+    return bytes;
+}
+
 /* Evicts one key by policy; returns the bytes its entry held, 0 if none. */
 static size_t evict_one(keyspace *ks) {
     int pol = ks->set.policy;
@@ -946,15 +959,7 @@ static size_t evict_one(keyspace *ks) {
             if (!(volatile_only ? db->expires : db->keys)) continue;
             kref r;
             if (!random_ref(db, volatile_only, &r)) continue;
-            ks->stats.evicted_keys++;
-            if (ks->hook) {
-                size_t kl;
-                const char *k = kentry_key(r.e, &kl);
-                ks->hook(ks->hook_ctx, db, k, kl, KS_EVENT_EVICTED);
-            }
-            size_t bytes = kentry_mem(r.e);
-            kdb_delete(&r);
-            return bytes;
+            return evict_ref(ks, &r);
         }
         return 0;
     }
@@ -977,15 +982,7 @@ static size_t evict_one(keyspace *ks) {
             sstr_free(c->key);
             c->key = NULL;
             if (!found || (volatile_only && !kentry_has_ttl(r.e))) continue;
-            ks->stats.evicted_keys++;
-            if (ks->hook) {
-                size_t kl;
-                const char *k = kentry_key(r.e, &kl);
-                ks->hook(ks->hook_ctx, db, k, kl, KS_EVENT_EVICTED);
-            }
-            size_t bytes = kentry_mem(r.e);
-            kdb_delete(&r);
-            return bytes;
+            return evict_ref(ks, &r);
         }
     }
     return 0;

@@ -1666,36 +1666,44 @@ void zpopmax_command(client *c) {
     zpop_minmax(c, true);
 }
 
-/* ZMPOP numkeys key [key ...] MIN|MAX [COUNT count] */
-void zmpop_command(client *c) {
-    long numkeys, count = -1;
-    if (!arg_long_or_reply(c, 1, 1, LONG_MAX, &numkeys, "ERR numkeys should be greater than 0"))
-        return;
-    if (numkeys >= c->argc - 2) {
+/* Parses "numkeys key [key ...] MIN|MAX [COUNT count]" with numkeys at
+ * argv[ni] (ZMPOP: 1, BZMPOP: 2). Replies and returns false on error. */
+static bool zmpop_args_or_reply(client *c, int ni, long *numkeys, bool *max, long *count) {
+    *count = -1;
+    if (!arg_long_or_reply(c, ni, 1, LONG_MAX, numkeys, "ERR numkeys should be greater than 0"))
+        return false;
+    if (*numkeys >= c->argc - ni - 1) {
         reply_syntax_error(c);
-        return;
+        return false;
     }
-    int where = 2 + (int)numkeys;
-    bool max;
+    int where = ni + 1 + (int)*numkeys;
     if (arg_is(c, where, "min")) {
-        max = false;
+        *max = false;
     } else if (arg_is(c, where, "max")) {
-        max = true;
+        *max = true;
     } else {
         reply_syntax_error(c);
-        return;
+        return false;
     }
     for (int j = where + 1; j < c->argc; j++) {
-        if (count == -1 && arg_is(c, j, "count") && j + 1 < c->argc) {
+        if (*count == -1 && arg_is(c, j, "count") && j + 1 < c->argc) {
             j++;
-            if (!arg_long_or_reply(c, j, 1, LONG_MAX, &count, "ERR count should be greater than 0"))
-                return;
+            if (!arg_long_or_reply(c, j, 1, LONG_MAX, count, "ERR count should be greater than 0"))
+                return false;
         } else {
             reply_syntax_error(c);
-            return;
+            return false;
         }
     }
-    if (count == -1) count = 1;
+    if (*count == -1) *count = 1;
+    return true;
+}
+
+/* ZMPOP numkeys key [key ...] MIN|MAX [COUNT count] */
+void zmpop_command(client *c) {
+    long numkeys, count;
+    bool max;
+    if (!zmpop_args_or_reply(c, 1, &numkeys, &max, &count)) return;
     zpop_generic(c, 2, numkeys, max, true, count, true, true);
 }
 
@@ -2277,34 +2285,10 @@ void bzpopmax_command(client *c) {
 void bzmpop_command(client *c) {
     uint64_t deadline;
     if (!block_timeout_or_reply(c, 1, &deadline)) return;
-    long numkeys, count = -1;
-    if (!arg_long_or_reply(c, 2, 1, LONG_MAX, &numkeys, "ERR numkeys should be greater than 0"))
-        return;
-    if (numkeys >= c->argc - 3) {
-        reply_syntax_error(c);
-        return;
-    }
-    int where = 3 + (int)numkeys;
+    long numkeys, count;
     bool max;
-    if (arg_is(c, where, "min")) {
-        max = false;
-    } else if (arg_is(c, where, "max")) {
-        max = true;
-    } else {
-        reply_syntax_error(c);
-        return;
-    }
-    for (int j = where + 1; j < c->argc; j++) {
-        if (count == -1 && arg_is(c, j, "count") && j + 1 < c->argc) {
-            j++;
-            if (!arg_long_or_reply(c, j, 1, LONG_MAX, &count, "ERR count should be greater than 0"))
-                return;
-        } else {
-            reply_syntax_error(c);
-            return;
-        }
-    }
-    if (count == -1) count = 1;
+    if (!zmpop_args_or_reply(c, 2, &numkeys, &max, &count)) return;
+    int where = 3 + (int)numkeys;
     bool any = false;
     for (int i = 3; i < where && !any; i++) {
         bool wrong;
