@@ -260,6 +260,10 @@ bool arg_ll_range_or_reply(client *c, int i, long long *v, long long min, long l
                            const char *err);
 bool arg_ld_or_reply(client *c, int i, long double *v, const char *err);
 bool arg_is(const client *c, int i, const char *word); /* case-insensitive */
+/* A SCAN-family cursor with Redis's strtoul() rules ("", "+5" and "-1" are
+ * cursors; a leading space, trailing bytes or > 2^64-1 are not): replies
+ * "ERR invalid cursor" and returns false otherwise. */
+bool arg_cursor_or_reply(client *c, int i, uint64_t *out);
 /* Looks the key up for writing/reading and checks its type; replies
  * WRONGTYPE and returns NULL with *wrong set when the type differs. */
 kentry *lookup_read_typed(client *c, int i, int type, kref *ref, bool *wrong);

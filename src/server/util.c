@@ -6,6 +6,9 @@
 #include "config.h"
 #include "server.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -29,6 +32,19 @@ bool arg_ld_or_reply(client *c, int i, long double *v, const char *err) {
     if (sg_str2ld(c->argv[i], c->argvlen[i], v)) return true;
     reply_error(c, err ? err : ERR_NOT_FLOAT);
     return false;
+}
+
+bool arg_cursor_or_reply(client *c, int i, uint64_t *out) {
+    const char *s = c->argv[i]; /* NUL-terminated by the parser */
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (isspace((unsigned char)s[0]) || *end != '\0' || errno == ERANGE) {
+        reply_error(c, "ERR invalid cursor");
+        return false;
+    }
+    *out = v;
+    return true;
 }
 
 bool arg_is(const client *c, int i, const char *word) {

@@ -688,29 +688,13 @@ static void scan_visit(void *ctx, dict_entry *de) {
     scan_add(ctx, de->key, de->klen, de->v.s->buf, de->v.s->len);
 }
 
-/* Redis's parseScanCursorOrReply(): strtoul() rules, so "", "+5" and "-1"
- * (which wraps) are cursors; a leading space, trailing bytes or a value
- * past 2^64-1 are not. argv is NUL-terminated. */
-static bool cursor_or_reply(client *c, int i, uint64_t *out) {
-    const char *s = c->argv[i];
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (isspace((unsigned char)s[0]) || *end != '\0' || errno == ERANGE) {
-        reply_error(c, "ERR invalid cursor");
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
 /* HSCAN key cursor [MATCH pattern] [COUNT count]. A packed hash is returned
  * whole with cursor 0, whatever the cursor; a hashtable is walked with
  * dict_scan until about COUNT elements (fields and values) were seen. A
  * missing key answers [0, []] before the options are looked at, as Redis. */
 void hscan_command(client *c) {
     uint64_t cursor;
-    if (!cursor_or_reply(c, 2, &cursor)) return;
+    if (!arg_cursor_or_reply(c, 2, &cursor)) return;
     bool wrong;
     kentry *e = lookup_read_typed(c, 1, OBJ_HASH, NULL, &wrong);
     if (wrong) return;

@@ -519,27 +519,11 @@ void keys_command(client *c) {
     reply_collected(c, &kc);
 }
 
-/* Redis's parseScanCursorOrReply(): strtoul() rules, so "", "+5" and "-1"
- * (which wraps) are cursors, while a leading space, trailing bytes or a
- * value past 2^64-1 are not. argv is NUL-terminated. */
-static bool cursor_or_reply(client *c, int i, uint64_t *out) {
-    const char *s = c->argv[i];
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (isspace((unsigned char)s[0]) || *end != '\0' || errno == ERANGE) {
-        reply_error(c, "ERR invalid cursor");
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
 /* SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
  * Reply: [next cursor as a bulk string, [keys...]]. */
 void scan_command(client *c) {
     uint64_t cursor;
-    if (!cursor_or_reply(c, 1, &cursor)) return;
+    if (!arg_cursor_or_reply(c, 1, &cursor)) return;
     long long count = 10;
     key_collector kc = {0};
     for (int i = 2; i < c->argc; i += 2) {

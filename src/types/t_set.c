@@ -1148,22 +1148,6 @@ void srandmember_command(client *c) {
  * SSCAN
  * ====================================================================== */
 
-/* Redis's parseScanCursorOrReply(): strtoul() rules, so "", "+5" and "-1"
- * (which wraps) are cursors, while a leading space, trailing bytes or a
- * value past 2^64-1 are not. argv is NUL-terminated. */
-static bool scan_cursor_or_reply(client *c, int i, uint64_t *out) {
-    const char *s = c->argv[i];
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (isspace((unsigned char)s[0]) || *end != '\0' || errno == ERANGE) {
-        reply_error(c, "ERR invalid cursor");
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
 /* Members visited by dict_scan; the pattern is applied afterwards, since
  * Redis counts visited members, matching or not, against COUNT. */
 typedef struct sscan_state {
@@ -1185,7 +1169,7 @@ static void sscan_visit(void *ctx, dict_entry *de) {
  * returned whole with cursor 0, as Redis does. */
 void sscan_command(client *c) {
     uint64_t cursor;
-    if (!scan_cursor_or_reply(c, 2, &cursor)) return;
+    if (!arg_cursor_or_reply(c, 2, &cursor)) return;
     kref ref;
     bool wrong;
     kentry *e = lookup_read_typed(c, 1, OBJ_SET, &ref, &wrong);

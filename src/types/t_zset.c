@@ -2148,14 +2148,8 @@ static void scan_visit(void *ctx, dict_entry *de) {
 
 /* ZSCAN key cursor [MATCH pattern] [COUNT count] */
 void zscan_command(client *c) {
-    const char *cs = c->argv[2];
-    char *end;
-    errno = 0;
-    unsigned long long cursor = strtoull(cs, &end, 10);
-    if (isspace((unsigned char)cs[0]) || *end != '\0' || errno == ERANGE) {
-        reply_error(c, "ERR invalid cursor");
-        return;
-    }
+    uint64_t cursor;
+    if (!arg_cursor_or_reply(c, 2, &cursor)) return;
     bool wrong;
     kentry *e = lookup_read_typed(c, 1, OBJ_ZSET, NULL, &wrong);
     if (wrong) return;
