@@ -368,6 +368,21 @@ const char *aof_refuse_writes(void);
  * the current command; the first call drops the command itself, each call
  * adds one command. The bytes are copied. */
 void server_propagate_override(client *c, int argc, const char **argv, const size_t *lens);
+/* persist/snapshot.c: snapshots (SAVE, BGSAVE, the save schedule) */
+int snapshot_load_at_startup(server *s); /* with appendonly no: 0, or -1 (logged) */
+void snapshot_before_write(client *c, const cmd_def *d); /* dispatch, before a write */
+void snapshot_before_sleep(server *s);                   /* a slice of a background save */
+void snapshot_cron(server *s);                           /* the save schedule */
+int snapshot_shutdown(server *s, bool nosave, bool save); /* 0, or -1: don't exit */
+sstr *snapshot_info(server *s, sstr *o);                  /* INFO persistence: rdb_* */
+/* server/loading.c: serving clients while the dataset loads. The loaders
+ * (snapshot and log) call begin with the bytes they will read, progress as
+ * they go (cheap: every few ms it answers clients, data commands get
+ * -LOADING), end when done. INFO reports loading:1 meanwhile. */
+void server_loading_begin(server *s, uint64_t total_bytes);
+void server_loading_progress(server *s, uint64_t loaded_bytes);
+void server_loading_end(server *s);
+bool server_is_loading(void);
 /* server/tls_server.c: TLS from the tls-* directives (net/tls.c does the I/O) */
 int tls_server_reload(char *err, size_t errlen); /* 0, or -1 and the old context stays */
 int tls_server_listen(server *s);                /* start-up: tls-port listeners; 0 or -1 */
