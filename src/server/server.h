@@ -369,7 +369,7 @@ const char *aof_refuse_writes(void);
  * adds one command. The bytes are copied. */
 void server_propagate_override(client *c, int argc, const char **argv, const size_t *lens);
 /* persist/snapshot.c: snapshots (SAVE, BGSAVE, the save schedule) */
-int snapshot_load_at_startup(server *s); /* with appendonly no: 0, or -1 (logged) */
+int snapshot_load_at_startup(server *s);                 /* with appendonly no: 0, or -1 (logged) */
 void snapshot_before_write(client *c, const cmd_def *d); /* dispatch, before a write */
 void snapshot_before_sleep(server *s);                   /* a slice of a background save */
 void snapshot_cron(server *s);                           /* the save schedule */
