@@ -18,7 +18,7 @@ IMPLEMENTED = """
 get set setnx setex psetex mget mset msetnx getset getdel getex append strlen setrange getrange
 substr incr decr incrby decrby incrbyfloat lcs
 del unlink exists type rename renamenx copy move swapdb expire pexpire expireat pexpireat
-dump restore
+dump restore save bgsave lastsave
 expiretime pexpiretime ttl pttl persist touch keys scan randomkey dbsize flushdb flushall
 object|encoding object|freq object|idletime object|refcount object|help
 ping echo select quit reset hello auth

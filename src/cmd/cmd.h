@@ -40,10 +40,10 @@
     X(ONLY_SENTINEL, "only_sentinel")                                                              \
     X(NO_MANDATORY_KEYS, "no_mandatory_keys")                                                      \
     X(PROTECTED, "protected")                                                                      \
+    X(NO_ASYNC_LOADING, "no_async_loading")                                                        \
     X(NO_MULTI, "no_multi")                                                                        \
     X(MOVABLEKEYS, "movablekeys")                                                                  \
-    X(ALLOW_BUSY, "allow_busy")                                                                    \
-    X(NO_ASYNC_LOADING, "no_async_loading")
+    X(ALLOW_BUSY, "allow_busy")
 
 enum {
 #define X(sym, name) CF_BIT_##sym,

@@ -80,7 +80,26 @@ struct keyspace {
     size_t nlazy, lazycap;
     uint64_t lazy_pending; /* entries in them */
     evcand pool[EVPOOL_SIZE];
+    /* Snapshot guard (ks_set_guard): slots with a bit set in guard_pending
+     * are written out by guard_fn before their first change. */
+    const uint64_t *guard_pending;
+    ks_guard_fn *guard_fn;
+    void *guard_ctx;
 };
+
+/* Before any change to slot (SG_SLOTS: to every slot). */
+static inline void guard(keyspace *ks, unsigned slot) {
+    if (SG_UNLIKELY(ks->guard_fn != NULL)) {
+        if (slot == SG_SLOTS || (ks->guard_pending[slot / 64] >> (slot % 64)) & 1)
+            ks->guard_fn(ks->guard_ctx, slot);
+    }
+}
+
+void ks_set_guard(keyspace *ks, const uint64_t *pending, ks_guard_fn *fn, void *ctx) {
+    ks->guard_pending = pending;
+    ks->guard_fn = fn;
+    ks->guard_ctx = ctx;
+}
 
 /* ---- cells ---- */
 
@@ -520,6 +539,7 @@ kentry *kdb_lookup_read(kdb *db, const char *key, size_t klen, kref *ref, int fl
 }
 
 kentry *kdb_lookup_write(kdb *db, const char *key, size_t klen, kref *ref) {
+    guard(db->ks, sg_key_slot(key, klen));
     return lookup(db, key, klen, ref, 0);
 }
 
@@ -531,6 +551,7 @@ void kdb_add(kdb *db, kentry *e) {
     size_t kl;
     const char *k = kentry_key(e, &kl);
     unsigned slot = sg_key_slot(k, kl);
+    guard(db->ks, slot);
     ktable *t = db->slots[slot];
     if (!t) {
         t = db->slots[slot] = kt_new(KT_MIN_CAP);
@@ -548,6 +569,7 @@ void kdb_add(kdb *db, kentry *e) {
 }
 
 void kdb_replace(kref *ref, kentry *ne) {
+    guard(ref->db->ks, ref->slot);
     uintptr_t old = *ref->cell;
     bool had = (old & KT_TTL) != 0, has = kentry_has_ttl(ne);
     *ref->cell = (old & KT_TAGMASK) | (uintptr_t)ne | (has ? KT_TTL : 0);
@@ -560,6 +582,7 @@ void kdb_replace(kref *ref, kentry *ne) {
 }
 
 kentry *kdb_unlink(kref *ref) {
+    guard(ref->db->ks, ref->slot);
     kdb *db = ref->db;
     kentry *e = ref->e;
     if (*ref->cell & KT_TTL) db->expires--;
@@ -576,6 +599,7 @@ void kdb_delete(kref *ref) {
 }
 
 void kdb_set_expire(kref *ref, int64_t when_ms) {
+    guard(ref->db->ks, ref->slot);
     kentry *e = ref->e;
     if (kentry_has_ttl(e)) {
         kentry_set_expire_inplace(e, when_ms);
@@ -601,6 +625,7 @@ void kdb_persist(kref *ref) {
 /* ---- flushing ---- */
 
 void kdb_flush(kdb *db) {
+    guard(db->ks, SG_SLOTS);
     for (unsigned s = bit_next(db->nonempty, 0); s < SG_SLOTS; s = bit_next(db->nonempty, s + 1)) {
         kt_free(db->ks, db->slots[s], true);
         db->slots[s] = NULL;
@@ -620,6 +645,7 @@ void kdb_flush(kdb *db) {
 
 void kdb_flush_async(kdb *db) {
     keyspace *ks = db->ks;
+    guard(ks, SG_SLOTS);
     for (unsigned s = 0; s < SG_SLOTS; s++) {
         ktable *t = db->slots[s];
         if (!t) continue;
@@ -674,6 +700,7 @@ bool ks_background_step(keyspace *ks, uint64_t budget_us) {
 }
 
 void ks_swapdb(keyspace *ks, int a, int b) {
+    guard(ks, SG_SLOTS);
     kdb *x = ks->dbs[a], *y = ks->dbs[b];
     ks->dbs[a] = y;
     ks->dbs[b] = x;
@@ -695,6 +722,18 @@ void kdb_foreach(kdb *db, kdb_visit_fn *fn, void *ctx) {
                 if ((c & KT_TTL) && ks_is_expired(db->ks, e)) continue;
                 fn(ctx, e);
             }
+        }
+    }
+}
+
+void kdb_foreach_slot(kdb *db, unsigned slot, kdb_visit_fn *fn, void *ctx) {
+    ktable *t = slot < SG_SLOTS ? db->slots[slot] : NULL;
+    if (!t) return;
+    for (int i = 0; i < 2; i++) {
+        if (!t->cells[i]) continue;
+        for (uint64_t p = 0; p <= t->mask[i]; p++) {
+            uintptr_t c = t->cells[i][p];
+            if (cell_live(c)) fn(ctx, cell_entry(c));
         }
     }
 }

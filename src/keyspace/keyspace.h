@@ -203,6 +203,20 @@ uint64_t ks_lazyfree_pending(const keyspace *ks);
 typedef void kdb_visit_fn(void *ctx, kentry *e);
 void kdb_foreach(kdb *db, kdb_visit_fn *fn, void *ctx);
 
+/* Every entry of one slot of a db, expired ones included (a snapshot
+ * writes them with their TTL; loading drops what is expired by then). The
+ * callback must not modify the db. */
+void kdb_foreach_slot(kdb *db, unsigned slot, kdb_visit_fn *fn, void *ctx);
+
+/* Snapshot guard: while set, before any change to a key in slot s (add,
+ * write lookup, replace, unlink, expire, eviction, TTL change) whose bit is
+ * set in pending (SG_SLOTS bits), fn(ctx, s) runs; before a flush or a
+ * SWAPDB, fn(ctx, SG_SLOTS) runs. fn writes the slot out (for every db) and
+ * clears its bit, so a point-in-time image survives later writes. fn must
+ * not change the keyspace. fn NULL: off. */
+typedef void ks_guard_fn(void *ctx, unsigned slot);
+void ks_set_guard(keyspace *ks, const uint64_t *pending, ks_guard_fn *fn, void *ctx);
+
 /* SCAN: visits entries of a bounded number of table cells starting at
  * cursor; returns the next cursor (0 when done). An entry present for the
  * whole iteration is visited at least once, across table growth and

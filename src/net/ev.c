@@ -28,6 +28,7 @@ struct ev_loop {
     uint64_t last_wake_us;
     uint64_t next_wakeup_us;
     uint64_t iterations;
+    int dispatching; /* >0 while handlers run: ev_poll_once refuses to nest */
 };
 
 ev_loop *ev_create(int setsize) {
@@ -108,6 +109,33 @@ uint64_t ev_iterations(const ev_loop *l) {
     return l->iterations;
 }
 
+/* Calls the handlers of the n events epoll_wait left in l->events. */
+static void dispatch(ev_loop *l, int n) {
+    l->dispatching++;
+    for (int i = 0; i < n; i++) {
+        struct epoll_event *e = &l->events[i];
+        int fd = e->data.fd;
+        ev_file *f = &l->files[fd];
+        int mask = 0;
+        if (e->events & (EPOLLIN | EPOLLERR | EPOLLHUP)) mask |= EV_READABLE;
+        if (e->events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) mask |= EV_WRITABLE;
+        mask &= f->mask;
+        if (mask && f->fn) f->fn(l, fd, f->data, mask);
+    }
+    l->dispatching--;
+}
+
+int ev_poll_once(ev_loop *l) {
+    if (l->dispatching) return -1; /* l->events is in use by the caller's caller */
+    int n = epoll_wait(l->epfd, l->events, 1024, 0);
+    if (n < 0) {
+        if (errno != EINTR) sg_panic("epoll_wait: %s", strerror(errno));
+        return 0;
+    }
+    dispatch(l, n);
+    return n;
+}
+
 void ev_run(ev_loop *l, int period_ms, ev_hook_fn *tick, void *tick_data) {
     l->period_ms = period_ms > 0 ? period_ms : 1;
     uint64_t next_tick = sg_monotonic_us() + (uint64_t)l->period_ms * 1000;
@@ -123,16 +151,7 @@ void ev_run(ev_loop *l, int period_ms, ev_hook_fn *tick, void *tick_data) {
         int n = epoll_wait(l->epfd, l->events, 1024, timeout);
         if (n < 0 && errno != EINTR) sg_panic("epoll_wait: %s", strerror(errno));
         l->last_wake_us = sg_monotonic_us();
-        for (int i = 0; i < n; i++) {
-            struct epoll_event *e = &l->events[i];
-            int fd = e->data.fd;
-            ev_file *f = &l->files[fd];
-            int mask = 0;
-            if (e->events & (EPOLLIN | EPOLLERR | EPOLLHUP)) mask |= EV_READABLE;
-            if (e->events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) mask |= EV_WRITABLE;
-            mask &= f->mask;
-            if (mask && f->fn) f->fn(l, fd, f->data, mask);
-        }
+        dispatch(l, n);
         now = sg_monotonic_us();
         if (now >= next_tick) {
             next_tick = now + (uint64_t)l->period_ms * 1000;

@@ -40,6 +40,11 @@ void ev_set_before_sleep(ev_loop *l, ev_hook_fn *fn, void *data);
  * is the time to the next periodic tick (period_ms). */
 void ev_run(ev_loop *l, int period_ms, ev_hook_fn *tick, void *tick_data);
 void ev_stop(ev_loop *l);
+/* One non-blocking pass, for a caller busy outside the loop (start-up
+ * loading): waits for nothing, calls the handlers of the ready fds, and
+ * runs no before_sleep hook and no tick. Returns the number of events
+ * handled, or -1 (doing nothing) when called from inside a handler. */
+int ev_poll_once(ev_loop *l);
 /* Wake the next wait no later than this monotonic time (0: no request). */
 void ev_set_next_wakeup(ev_loop *l, uint64_t us);
 /* Monotonic time the last wait returned (0 before the first). */

@@ -29,8 +29,24 @@
  *   - an incomplete header or a payload cut short by end of file is a torn
  *     tail (the crash happened mid-write): it is dropped, logged, and the file
  *     truncated to the last good record;
- *   - anything else (no '#', a malformed header, a header or payload checksum
- *     mismatch) is corruption: start-up is refused, naming file and offset.
+ *   - anything else (no '#' or '%', a malformed header, a header or payload
+ *     checksum mismatch, an encrypted record that does not authenticate) is
+ *     corruption: start-up is refused, naming file and offset.
+ *
+ * Encrypted records. With an encryption key configured (crypt.h,
+ * `encryption-key-file`) every record is written as
+ *
+ *   %<len> <crc64 of payload, 16 hex> <hcrc, 8 hex>\r\n<payload: len bytes>
+ *   payload = key id (8) | nonce (12) | AES-256-GCM(commands) | tag (16)
+ *
+ * sealed with the additional data "surge-aof" || key id. The header and CRC
+ * are the plain record's, over the stored bytes, so torn and damaged records
+ * are told apart without the key; aof_scan then opens the record with the
+ * key its id names (current or encryption-old-key-files) and hands the
+ * plaintext on. A missing key refuses start-up naming the key id. Plain and
+ * encrypted records may alternate in one file: turning encryption on (or
+ * changing the key) affects only the records written after it, and the next
+ * rewrite re-encrypts everything with the current key.
  *
  * Files. Under `dir`/`appenddirname`, as Redis 7 lays them out:
  *   <appendfilename>.<seq>.base.aof  snapshot of the dataset (optional)
@@ -74,6 +90,7 @@
  * before it is closed).
  */
 #include "persist.h"
+#include "snapshot.h"
 
 #include "../server/config.h"
 
@@ -88,8 +105,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define AOF_REWRITE_CHUNK 128         /* elements per rebuilding command */
-#define AOF_FLUSH_AT      (64 * 1024) /* rewrite buffer flushed past this */
+#define AOF_MAX_HIST 8 /* incremental files kept across failed rewrites */
 
 typedef struct aof_state {
     bool enabled;  /* logging (cfg.appendonly applied) */
@@ -104,6 +120,17 @@ typedef struct aof_state {
     bool has_ovr;
     uint64_t seq;
     char base_name[512], incr_name[512]; /* base_name[0] == 0: no base */
+    /* Older incremental files still needed: those before incr_name since a
+     * rewrite began (and of rewrites that failed), oldest first. */
+    char hist[AOF_MAX_HIST][512];
+    uint64_t hist_seq[AOF_MAX_HIST];
+    int nhist;
+    uint64_t hist_size; /* their bytes */
+    uint64_t base_seq;
+    bool rewriting; /* a background rewrite's snapshot is being written */
+    uint64_t rw_seq;
+    uint64_t rw_start_us;
+    char rw_base[512];
     uint64_t base_file_size, incr_size;
     uint64_t rewrite_base_size; /* aof_base_size: total size after the last rewrite/load */
     bool unsynced;
@@ -114,6 +141,8 @@ typedef struct aof_state {
     uint64_t delayed_fsync;
 } aof_state;
 
+static int rewrite_start(server *s);
+
 static aof_state A = {.fd = -1, .log_db = -1, .last_rewrite_ok = true, .last_rewrite_ms = -1};
 
 /* ---- framing ---- */
@@ -122,13 +151,37 @@ static uint32_t hdr_crc(const char *p, size_t n) {
     return (uint32_t)sg_crc64(0, p, n);
 }
 
-sstr *aof_frame_record(sstr *out, const char *payload, size_t len) {
+static sstr *frame(sstr *out, char mark, const char *payload, size_t len) {
     char hdr[AOF_HDR_MAX];
-    int n = snprintf(hdr, sizeof(hdr), "#%zu %016llx", len,
+    int n = snprintf(hdr, sizeof(hdr), "%c%zu %016llx", mark, len,
                      (unsigned long long)sg_crc64(0, payload, len));
     n += snprintf(hdr + n, sizeof(hdr) - (size_t)n, " %08x\r\n", hdr_crc(hdr, (size_t)n));
     out = sstr_cat(out, hdr, (size_t)n);
     return sstr_cat(out, payload, len);
+}
+
+/* The additional authenticated data of an encrypted record. */
+#define AAD_LEN (sizeof(AOF_AAD_LABEL) - 1 + CRYPT_KEY_ID)
+static void record_aad(uint8_t aad[AAD_LEN], const uint8_t id[CRYPT_KEY_ID]) {
+    memcpy(aad, AOF_AAD_LABEL, sizeof(AOF_AAD_LABEL) - 1);
+    memcpy(aad + sizeof(AOF_AAD_LABEL) - 1, id, CRYPT_KEY_ID);
+}
+
+sstr *aof_frame_record_key(sstr *out, const char *payload, size_t len, const crypt_key *k) {
+    if (!k) return frame(out, '#', payload, len);
+    size_t slen = CRYPT_KEY_ID + len + CRYPT_OVERHEAD;
+    uint8_t *sealed = sg_malloc(slen), aad[AAD_LEN];
+    memcpy(sealed, k->id, CRYPT_KEY_ID);
+    record_aad(aad, k->id);
+    if (crypt_seal(k, aad, sizeof(aad), payload, len, sealed + CRYPT_KEY_ID) != 0)
+        sg_panic("Can't encrypt an AOF record (OpenSSL failure, logged)");
+    out = frame(out, '%', (const char *)sealed, slen);
+    sg_free(sealed);
+    return out;
+}
+
+sstr *aof_frame_record(sstr *out, const char *payload, size_t len) {
+    return aof_frame_record_key(out, payload, len, crypt_current());
 }
 
 static int hexval(char ch) {
@@ -150,10 +203,14 @@ static bool parse_hex(const char *p, size_t n, uint64_t *v) {
 int aof_scan(const char *p, size_t n, aof_record_fn *fn, void *ctx, aof_scan_result *r) {
     memset(r, 0, sizeof(*r));
     size_t pos = 0;
+    char *plain = NULL; /* opened encrypted payloads */
+    size_t plain_cap = 0;
+    int ret = 0;
     while (pos < n) {
         size_t avail = n - pos;
         const char *h = p + pos;
-        if (h[0] != '#') {
+        bool enc = h[0] == '%';
+        if (h[0] != '#' && !enc) {
             r->corrupt = true;
             r->why = "no record header";
             break;
@@ -192,6 +249,11 @@ int aof_scan(const char *p, size_t n, aof_record_fn *fn, void *ctx, aof_scan_res
             r->why = "record header checksum mismatch";
             break;
         }
+        if (enc && len < CRYPT_KEY_ID + CRYPT_OVERHEAD) {
+            r->corrupt = true;
+            r->why = "encrypted record shorter than its key id, nonce and tag";
+            break;
+        }
         size_t body = hl + 2;
         if (len > avail - body) {
             r->torn = true; /* the header is sound; the payload was cut short */
@@ -202,15 +264,48 @@ int aof_scan(const char *p, size_t n, aof_record_fn *fn, void *ctx, aof_scan_res
             r->why = "record checksum mismatch";
             break;
         }
+        const char *payload = h + body;
+        size_t plen = (size_t)len;
+        if (enc) { /* key id, then the sealed commands */
+            const uint8_t *id = (const uint8_t *)payload;
+            const crypt_key *k = crypt_find(id);
+            if (!k) {
+                r->corrupt = r->no_key = true;
+                memcpy(r->key_id, id, CRYPT_KEY_ID);
+                r->why = "record encrypted with a key that is not loaded";
+                break;
+            }
+            plen -= CRYPT_KEY_ID + CRYPT_OVERHEAD;
+            if (plen + 1 > plain_cap) {
+                sg_free(plain);
+                plain_cap = plen + 1;
+                plain = sg_malloc(plain_cap);
+            }
+            uint8_t aad[AAD_LEN];
+            record_aad(aad, id);
+            if (crypt_open(k, aad, sizeof(aad), payload + CRYPT_KEY_ID, (size_t)len - CRYPT_KEY_ID,
+                           plain) != 0) {
+                r->corrupt = true;
+                r->why = "encrypted record does not authenticate (altered, or not sealed by the "
+                         "key it names)";
+                break;
+            }
+            payload = plain;
+        }
         if (fn) {
-            int rc = fn(ctx, h + body, (size_t)len, pos);
-            if (rc) return rc;
+            ret = fn(ctx, payload, plen, pos);
+            if (ret) break;
         }
         pos += body + (size_t)len;
         r->good = pos;
         r->records++;
+        if (enc) r->encrypted++;
     }
-    return 0;
+    if (plain) {
+        explicit_bzero(plain, plain_cap);
+        sg_free(plain);
+    }
+    return ret;
 }
 
 /* ---- building records ---- */
@@ -368,9 +463,16 @@ static int write_file_atomic(const char *name, const char *p, size_t n) {
     return fsync_dir(cfg.appenddirname);
 }
 
-static int write_manifest(const char *base, const char *incr, uint64_t seq) {
+/* The manifest lists the base file (if any), then the incremental files
+ * in replay order: the history (A.hist) and then incr. */
+static int write_manifest(const char *base, uint64_t base_seq, bool with_hist, const char *incr,
+                          uint64_t seq) {
     sstr *m = sstr_new_cap(256);
-    if (base[0]) m = sstr_catfmt(m, "file %s seq %llu type b\n", base, (unsigned long long)seq);
+    if (base[0])
+        m = sstr_catfmt(m, "file %s seq %llu type b\n", base, (unsigned long long)base_seq);
+    for (int i = 0; with_hist && i < A.nhist; i++)
+        m = sstr_catfmt(m, "file %s seq %llu type i\n", A.hist[i],
+                        (unsigned long long)A.hist_seq[i]);
     m = sstr_catfmt(m, "file %s seq %llu type i\n", incr, (unsigned long long)seq);
     char name[600];
     snprintf(name, sizeof(name), "%s.manifest", cfg.appendfilename);
@@ -388,21 +490,36 @@ static int read_manifest(void) {
     char line[1200];
     int rc = 1;
     A.base_name[0] = A.incr_name[0] = 0;
+    A.nhist = 0;
+    uint64_t incr_seq = 0;
     while (fgets(line, sizeof(line), f)) {
         char name[512];
         unsigned long long seq;
         char type;
         if (line[0] == '\n' || line[0] == '#') continue;
         if (sscanf(line, "file %511s seq %llu type %c", name, &seq, &type) != 3 ||
-            strchr(name, '/')) {
+            strchr(name, '/') || (type != 'b' && type != 'i') ||
+            (type == 'b' && (A.base_name[0] || A.incr_name[0]))) {
             sg_log(SG_LOG_WARNING, "Bad AOF manifest line in %s: %s", path, line);
             rc = -1;
             break;
         }
-        if (type == 'b')
+        if (type == 'b') {
             snprintf(A.base_name, sizeof(A.base_name), "%s", name);
-        else if (type == 'i')
+            A.base_seq = seq;
+        } else {
+            if (A.incr_name[0]) { /* the previous one is history */
+                if (A.nhist == AOF_MAX_HIST) {
+                    sg_log(SG_LOG_WARNING, "Too many incremental files in %s", path);
+                    rc = -1;
+                    break;
+                }
+                snprintf(A.hist[A.nhist], sizeof(A.hist[0]), "%s", A.incr_name);
+                A.hist_seq[A.nhist++] = incr_seq;
+            }
             snprintf(A.incr_name, sizeof(A.incr_name), "%s", name);
+            incr_seq = seq;
+        }
         if (seq > A.seq) A.seq = seq;
     }
     fclose(f);
@@ -613,12 +730,20 @@ static void check_transition(server *s) {
         cfg.appendonly = false;
         return;
     }
+    if (snap_bg_running()) return; /* after the running save (checked each tick) */
+    /* A new log from scratch: files of an earlier log are not part of it. */
+    A.base_name[0] = A.incr_name[0] = 0;
+    A.nhist = 0;
+    A.hist_size = 0;
+    A.enabled = true; /* the new incr file logs from the rewrite's instant */
     if (aof_rewrite_now(s) != 0) {
         sg_log(SG_LOG_WARNING, "Can't turn the append only file on");
+        A.enabled = false;
+        if (A.fd >= 0) close(A.fd);
+        A.fd = -1;
         cfg.appendonly = false;
         return;
     }
-    A.enabled = true;
     sg_log(SG_LOG_NOTICE, "Append only file enabled (%s/%s)", cfg.appenddirname, A.incr_name);
 }
 
@@ -665,8 +790,9 @@ void aof_cron(server *s) {
             }
         }
     }
-    if (A.enabled && !A.write_err && !A.rewrite_scheduled && cfg.auto_aof_rewrite_percentage > 0) {
-        uint64_t cur = A.base_file_size + A.incr_size;
+    if (A.enabled && !A.write_err && !A.rewrite_scheduled && !A.rewriting &&
+        cfg.auto_aof_rewrite_percentage > 0) {
+        uint64_t cur = A.base_file_size + A.hist_size + A.incr_size;
         uint64_t base = A.rewrite_base_size ? A.rewrite_base_size : 1;
         if (cur >= cfg.auto_aof_rewrite_min_size &&
             (cur - (cur > base ? base : cur)) * 100 / base >=
@@ -676,9 +802,9 @@ void aof_cron(server *s) {
             A.rewrite_scheduled = true;
         }
     }
-    if (A.rewrite_scheduled) {
+    if (A.rewrite_scheduled && !snap_bg_running()) {
         A.rewrite_scheduled = false;
-        aof_rewrite_now(s);
+        rewrite_start(s);
     }
 }
 
@@ -796,9 +922,24 @@ bad:
     return -1;
 }
 
+/* Replays one record, then tells loading.c how far the load got (done:
+ * the bytes of the files loaded before this one). */
+typedef struct load_progress {
+    replay_ctx *r;
+    uint64_t done;
+} load_progress;
+
+static int replay_and_report(void *ctx, const char *payload, size_t len, size_t offset) {
+    load_progress *lp = ctx;
+    int rc = replay_record(lp->r, payload, len, offset);
+    server_loading_progress(lp->r->s, lp->done + offset + len);
+    return rc;
+}
+
 /* Loads one file: 0, or -1 (logged). allow_torn: the file is the last one
- * written to, so a torn tail is dropped (and the file truncated). */
-static int load_file(server *s, client *c, const char *name, bool allow_torn) {
+ * written to, so a torn tail is dropped (and the file truncated). done: bytes
+ * loaded before this file, for the progress reports. */
+static int load_file(server *s, client *c, const char *name, bool allow_torn, uint64_t done) {
     char path[1100];
     path_of(path, sizeof(path), name);
     int fd = open(path, O_RDWR | O_CLOEXEC);
@@ -825,7 +966,8 @@ static int load_file(server *s, client *c, const char *name, bool allow_torn) {
     replay_ctx r = {s, c, sstr_new_cap(1024), path, 0, 0, NULL};
     aof_scan_result res;
     c->dbid = 0;
-    int rc = aof_scan(p, n, replay_record, &r, &res);
+    load_progress lp = {&r, done};
+    int rc = aof_scan(p, n, replay_and_report, &lp, &res);
     if (p) munmap((void *)p, n);
     sstr_free(r.copy);
     if (rc) {
@@ -833,6 +975,17 @@ static int load_file(server *s, client *c, const char *name, bool allow_torn) {
                "Bad AOF file %s: %s in the record at offset %zu; refusing to start (restore the "
                "file from a backup or cut it at that offset)",
                path, r.bad_why, r.bad_off);
+        close(fd);
+        return -1;
+    }
+    if (res.no_key) { /* not damage: the key is missing */
+        char id[2 * CRYPT_KEY_ID + 1];
+        crypt_key_id_hex(res.key_id, id);
+        sg_log(SG_LOG_WARNING,
+               "AOF file %s: the record at offset %zu is encrypted with key id %s, which is not "
+               "loaded; refusing to start (set encryption-key-file, or encryption-old-key-files "
+               "for an older key, to the file of that key)",
+               path, res.good, id);
         close(fd);
         return -1;
     }
@@ -881,7 +1034,7 @@ int aof_load_at_startup(server *s) {
         snprintf(A.incr_name, sizeof(A.incr_name), "%s.1.incr.aof", cfg.appendfilename);
         A.fd = open_incr(A.incr_name, true);
         if (A.fd < 0) return -1;
-        if (fsync(A.fd) != 0 || write_manifest("", A.incr_name, A.seq) != 0) {
+        if (fsync(A.fd) != 0 || write_manifest("", 0, false, A.incr_name, A.seq) != 0) {
             sg_log(SG_LOG_WARNING, "Can't create the AOF manifest: %s", strerror(errno));
             return -1;
         }
@@ -891,19 +1044,44 @@ int aof_load_at_startup(server *s) {
     }
     uint64_t t0 = sg_monotonic_us();
     A.loading = A.suppress = true;
+    uint64_t base_bytes = A.base_name[0] ? file_size(A.base_name) : 0;
+    uint64_t total = base_bytes + file_size(A.incr_name);
+    for (int i = 0; i < A.nhist; i++) total += file_size(A.hist[i]);
+    server_loading_begin(s, total); /* clients: -LOADING */
     client *c = private_client(s);
     int rc = 0;
-    if (A.base_name[0]) rc = load_file(s, c, A.base_name, false);
-    if (rc == 0) rc = load_file(s, c, A.incr_name, true);
+    uint64_t done = 0;
+    if (A.base_name[0]) {
+        char path[1100];
+        path_of(path, sizeof(path), A.base_name);
+        if (snap_is_snapshot(path)) { /* a base written by a rewrite */
+            snap_scan_result sr;
+            rc = snap_load_file(s, path, &sr);
+            if (rc == 0)
+                sg_log(SG_LOG_NOTICE, "AOF base %s loaded (snapshot, %llu keys)", path,
+                       (unsigned long long)sr.keys);
+        } else {
+            rc = load_file(s, c, A.base_name, false, 0);
+        }
+        done = base_bytes;
+    }
+    A.hist_size = 0;
+    for (int i = 0; i < A.nhist && rc == 0; i++) {
+        rc = load_file(s, c, A.hist[i], false, done);
+        done += file_size(A.hist[i]);
+        A.hist_size += file_size(A.hist[i]);
+    }
+    if (rc == 0) rc = load_file(s, c, A.incr_name, true, done);
     private_client_free(c);
     A.loading = A.suppress = false;
     if (rc != 0) return -1;
+    server_loading_end(s);
     s->dirty = 0;
     A.fd = open_incr(A.incr_name, false);
     if (A.fd < 0) return -1;
     A.base_file_size = A.base_name[0] ? file_size(A.base_name) : 0;
     A.incr_size = file_size(A.incr_name);
-    A.rewrite_base_size = A.base_file_size + A.incr_size;
+    A.rewrite_base_size = A.base_file_size + A.hist_size + A.incr_size;
     A.enabled = true;
     A.last_fsync_ms = sg_mstime();
     sg_log(SG_LOG_NOTICE, "DB loaded from append only file: %.3f seconds",
@@ -911,317 +1089,192 @@ int aof_load_at_startup(server *s) {
     return 0;
 }
 
-/* ---- rewrite ---- */
+/* ---- rewrite ----
+ *
+ * A rewrite makes a snapshot of the dataset (snapshot.h) the new base file
+ * and, at the same instant, starts a new incremental file: the snapshot is
+ * the dataset as of that instant (the forkless background save keeps it so
+ * while writes go on), and every write after it goes to the new file.
+ *
+ *   start: pending records written and fsynced to the current incr file;
+ *          a new empty incr file (seq+1) created and fsynced; the manifest
+ *          rewritten to list base, the old incr file(s) as history, and the
+ *          new incr file (a crash from here on replays all of them: correct);
+ *          the log switches to the new file; the background save starts
+ *          writing <name>.<seq+1>.base.rdb (through .tmp, renamed when whole).
+ *   done:  the manifest rewritten to list only the new base and the new
+ *          incr file (the commit point); the old base and history removed.
+ *   failure (disk error, shutdown, kill -9): the manifest still lists the
+ *          old base, the history and the new incr file; the next rewrite
+ *          starts from there (up to AOF_MAX_HIST incremental files).
+ *
+ * So memory stays bounded (one snapshot block buffer) and the event loop
+ * keeps serving clients while the base is written.
+ */
 
-typedef struct rw_ctx {
-    server *s;
-    client *c; /* capture client */
-    int fd;
-    sstr *out; /* framed records not yet written */
-    sstr *rec; /* the record being built */
-    int db;    /* db of the base file so far */
-    int err;
-    uint64_t written;
-    sstr **keys; /* a scan slice's keys */
-    size_t nkeys, capkeys;
-} rw_ctx;
-
-static void rw_flush(rw_ctx *w, bool force) {
-    if (w->rec->len) {
-        w->out = aof_frame_record(w->out, w->rec->buf, w->rec->len);
-        w->rec->len = 0;
-    }
-    if (w->err || (!force && w->out->len < AOF_FLUSH_AT)) return;
-    if (write_all(w->fd, w->out->buf, w->out->len) != 0) w->err = errno ? errno : EIO;
-    w->written += w->out->len;
-    w->out->len = 0;
+static void path_base(char *out, size_t n, uint64_t seq) {
+    snprintf(out, n, "%s.%llu.base.rdb", cfg.appendfilename, (unsigned long long)seq);
 }
 
-static void collect_key(void *ctx, kentry *e) {
-    rw_ctx *w = ctx;
-    size_t kl;
-    const char *k = kentry_key(e, &kl);
-    if (w->nkeys == w->capkeys) {
-        w->capkeys = w->capkeys ? w->capkeys * 2 : 64;
-        w->keys = sg_realloc(w->keys, sizeof(sstr *) * w->capkeys);
+static void rewrite_done(server *s, void *ctx, bool ok) {
+    SG_UNUSED(ctx);
+    SG_UNUSED(s);
+    A.rewriting = false;
+    A.last_rewrite_ms = (int64_t)((sg_monotonic_us() - A.rw_start_us) / 1000);
+    char path[1100];
+    path_of(path, sizeof(path), A.rw_base);
+    if (ok && write_manifest(A.rw_base, A.rw_seq, false, A.incr_name, A.seq) != 0) {
+        sg_log(SG_LOG_WARNING, "AOF rewrite: can't write the manifest: %s", strerror(errno));
+        unlink(path);
+        ok = false;
     }
-    w->keys[w->nkeys++] = sstr_new(k, kl);
+    if (!ok) {
+        sg_log(SG_LOG_WARNING, "AOF rewrite failed; the previous files stay in use");
+        A.last_rewrite_ok = false;
+        return;
+    }
+    /* Committed: remove what the new base replaces. */
+    char old[1100];
+    if (A.base_name[0] && strcmp(A.base_name, A.rw_base)) {
+        path_of(old, sizeof(old), A.base_name);
+        unlink(old);
+    }
+    for (int i = 0; i < A.nhist; i++) {
+        path_of(old, sizeof(old), A.hist[i]);
+        unlink(old);
+    }
+    A.nhist = 0;
+    A.hist_size = 0;
+    fsync_dir(cfg.appenddirname);
+    snprintf(A.base_name, sizeof(A.base_name), "%s", A.rw_base);
+    A.base_seq = A.rw_seq;
+    A.base_file_size = file_size(A.base_name);
+    A.rewrite_base_size = A.base_file_size + A.incr_size;
+    A.rewrites++;
+    A.last_rewrite_ok = true;
+    if (!A.enabled && A.fd >= 0) { /* BGREWRITEAOF with the log off */
+        close(A.fd);
+        A.fd = -1;
+    }
+    sg_log(SG_LOG_NOTICE, "Background AOF rewrite finished successfully: base %s, %llu bytes",
+           A.base_name, (unsigned long long)A.base_file_size);
 }
 
-/* Runs a read command on the capture client; returns its RESP2 reply
- * (owned by the capture client's buffers until the next call) in *out. */
-static void capture(rw_ctx *w, sstr **out, int argc, const char **argv, size_t keylen) {
-    client *c = w->c;
-    set_argc(c, argc);
-    for (int i = 0; i < argc; i++) {
-        c->argv[i] = (char *)argv[i];
-        c->argvlen[i] = i == 1 ? keylen : strlen(argv[i]); /* argv[1]: the key, may hold NULs */
+/* Starts a rewrite; 0 (started, or scheduled behind a running BGSAVE) or
+ * -1 (logged). */
+static int rewrite_start(server *s) {
+    if (A.rewriting) return 0;
+    if (snap_bg_running()) { /* one background save at a time */
+        A.rewrite_scheduled = true;
+        return 0;
     }
-    const cmd_def *d = find_cmd(c);
-    (*out)->len = 0;
-    if (!d) return;
-    c->olen = c->osent = 0;
-    call_command(c, d);
-    *out = sstr_cat(*out, c->obuf, c->olen);
-    for (rblock *b = c->rhead, *n; b; b = n) {
-        n = b->next;
-        *out = sstr_cat(*out, b->buf, b->used);
-        sg_free(b);
-    }
-    c->rhead = c->rtail = NULL;
-    c->rbytes = 0;
-    c->olen = c->osent = 0;
-}
-
-typedef struct span {
-    const char *p;
-    size_t n;
-} span;
-
-/* Flattens a RESP2 reply of nested arrays of bulks/integers into spans. */
-static bool flatten(const sstr *r, span **v, size_t *nv, size_t *cap) {
-    size_t pos = 0;
-    *nv = 0;
-    while (pos < r->len) {
-        char t = r->buf[pos];
-        size_t e = pos;
-        while (e + 1 < r->len && !(r->buf[e] == '\r' && r->buf[e + 1] == '\n')) e++;
-        if (e + 1 >= r->len) return false;
-        long long num = 0;
-        if ((t == '$' || t == '*' || t == ':') && !sg_str2ll(r->buf + pos + 1, e - pos - 1, &num))
-            return false;
-        if (t == '-') return false;
-        if (*nv == *cap) {
-            *cap = *cap ? *cap * 2 : 256;
-            *v = sg_realloc(*v, sizeof(span) * *cap);
-        }
-        if (t == '$') {
-            if (num < 0) return false;
-            (*v)[(*nv)++] = (span){r->buf + e + 2, (size_t)num};
-            pos = e + 2 + (size_t)num + 2;
-        } else if (t == ':' || t == '+') {
-            (*v)[(*nv)++] = (span){r->buf + pos + 1, e - pos - 1};
-            pos = e + 2;
-        } else {
-            pos = e + 2; /* array header */
-        }
-    }
-    return pos == r->len;
-}
-
-/* Appends "<cmd> key a b c ..." for elements [from, to) of v. */
-static void emit(rw_ctx *w, const char *cmd, const sstr *key, span *v, size_t from, size_t to,
-                 bool swap_pairs) {
-    size_t n = to - from;
-    w->rec = sstr_catfmt(w->rec, "*%zu\r\n", n + 2);
-    w->rec = cat_bulk(w->rec, cmd, strlen(cmd));
-    w->rec = cat_bulk(w->rec, key->buf, key->len);
-    for (size_t i = from; i < to; i++) {
-        size_t j = i;
-        if (swap_pairs)
-            j = ((i - from) % 2 == 0) ? i + 1 : i - 1; /* member score -> score member */
-        w->rec = cat_bulk(w->rec, v[j].p, v[j].n);
-    }
-    rw_flush(w, false);
-}
-
-static void rewrite_key(rw_ctx *w, int dbid, const sstr *key) {
-    kdb *db = ks_db(w->s->ks, dbid);
-    kref ref;
-    kentry *e = kdb_lookup_read(db, key->buf, key->len, &ref, LOOKUP_NOTOUCH | LOOKUP_NOSTATS);
-    if (!e) return;
-    int type = kentry_type(e);
-    int64_t expire = kentry_expire(e);
-    w->rec = cat_select(w->rec, &w->db, dbid);
-    if (type == OBJ_STRING) {
-        size_t vl;
-        const char *v = kentry_str(e, &vl);
-        w->rec = sstr_cat(w->rec, "*3\r\n$3\r\nSET\r\n", 13);
-        w->rec = cat_bulk(w->rec, key->buf, key->len);
-        w->rec = cat_bulk(w->rec, v, vl);
-    } else {
-        w->c->dbid = dbid;
-        sstr *reply = sstr_new_cap(4096);
-        span *v = NULL;
-        size_t nv = 0, cap = 0;
-        char a[32], b[32];
-        if (type == OBJ_LIST || type == OBJ_ZSET) {
-            bool z = type == OBJ_ZSET;
-            for (long long i = 0;; i += AOF_REWRITE_CHUNK) {
-                snprintf(a, sizeof(a), "%lld", i);
-                snprintf(b, sizeof(b), "%lld", i + AOF_REWRITE_CHUNK - 1);
-                const char *zargv[] = {"ZRANGE", key->buf, a, b, "WITHSCORES"};
-                const char *largv[] = {"LRANGE", key->buf, a, b};
-                capture(w, &reply, z ? 5 : 4, z ? zargv : largv, key->len);
-                if (!flatten(reply, &v, &nv, &cap)) {
-                    w->err = EINVAL;
-                    break;
-                }
-                if (!nv) break;
-                emit(w, z ? "ZADD" : "RPUSH", key, v, 0, nv, z);
-                if (nv < (size_t)AOF_REWRITE_CHUNK * (z ? 2 : 1)) break;
-            }
-        } else if (type == OBJ_SET || type == OBJ_HASH) {
-            bool h = type == OBJ_HASH;
-            snprintf(a, sizeof(a), "0");
-            snprintf(b, sizeof(b), "%d", AOF_REWRITE_CHUNK);
-            for (;;) {
-                const char *argv[] = {h ? "HSCAN" : "SSCAN", key->buf, a, "COUNT", b};
-                capture(w, &reply, 5, argv, key->len);
-                if (!flatten(reply, &v, &nv, &cap) || nv < 1 || v[0].n >= sizeof(a)) {
-                    w->err = EINVAL;
-                    break;
-                }
-                if (nv > 1) emit(w, h ? "HSET" : "SADD", key, v, 1, nv, false);
-                memcpy(a, v[0].p, v[0].n);
-                a[v[0].n] = 0;
-                if (!strcmp(a, "0")) break;
-            }
-        } else {
-            sg_log(SG_LOG_WARNING, "AOF rewrite: key of unknown type %d skipped", type);
-        }
-        sg_free(v);
-        sstr_free(reply);
-    }
-    if (expire >= 0) {
-        char num[SG_LONG_STR_SIZE];
-        int n = sg_ll2str(num, sizeof(num), (long long)expire);
-        w->rec = sstr_cat(w->rec, "*3\r\n$9\r\nPEXPIREAT\r\n", 19);
-        w->rec = cat_bulk(w->rec, key->buf, key->len);
-        w->rec = cat_bulk(w->rec, num, (size_t)n);
-    }
-    rw_flush(w, false);
-}
-
-int aof_rewrite_now(server *s) {
-    uint64_t t0 = sg_monotonic_us();
     if (ensure_dir() != 0) return -1;
-    /* Everything logged so far reaches the old files first. */
-    if (A.enabled) {
+    bool logging = A.enabled;
+    if (logging) {
         close_record();
         if (A.write_err || write_buf() != 0 || do_fsync(s) != 0) {
             sg_log(SG_LOG_WARNING, "AOF rewrite not started: the log has a write error");
             A.last_rewrite_ok = false;
             return -1;
         }
+        if (A.nhist == AOF_MAX_HIST) {
+            sg_log(SG_LOG_WARNING,
+                   "AOF rewrite not started: %d failed rewrites left %d "
+                   "incremental files; fix the cause (see the log) and retry",
+                   AOF_MAX_HIST, AOF_MAX_HIST);
+            A.last_rewrite_ok = false;
+            return -1;
+        }
     }
     uint64_t seq = A.seq + 1;
-    char base[512], incr[512], path[1100], tmp[1200];
-    snprintf(base, sizeof(base), "%s.%llu.base.aof", cfg.appendfilename, (unsigned long long)seq);
+    char incr[512];
     snprintf(incr, sizeof(incr), "%s.%llu.incr.aof", cfg.appendfilename, (unsigned long long)seq);
-    path_of(path, sizeof(path), base);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    rw_ctx w = {0};
-    w.s = s;
-    w.db = -1;
-    w.fd = open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
-    if (w.fd < 0) {
-        sg_log(SG_LOG_WARNING, "AOF rewrite: can't create %s: %s", tmp, strerror(errno));
-        A.last_rewrite_ok = false;
-        return -1;
-    }
-    w.out = sstr_new_cap(AOF_FLUSH_AT + 4096);
-    w.rec = sstr_new_cap(1024);
-    w.c = private_client(s);
-    static char dummy_conn;
-    w.c->conn = (conn *)(void *)&dummy_conn; /* replies are captured, never sent */
-    w.c->flags |= CL_PENDING_WRITE;          /* never queued for writing */
-    obuf_limit saved = cfg.obuf_limits[OBL_NORMAL];
-    cfg.obuf_limits[OBL_NORMAL].hard = cfg.obuf_limits[OBL_NORMAL].soft = 0;
-    bool was_suppress = A.suppress;
-    A.suppress = true;
-    for (int dbid = 0; dbid < ks_ndb(s->ks) && !w.err; dbid++) {
-        kdb *db = ks_db(s->ks, dbid);
-        if (!kdb_size(db)) continue;
-        uint64_t cursor = 0;
-        do {
-            w.nkeys = 0;
-            cursor = kdb_scan(db, cursor, 64, collect_key, &w);
-            for (size_t i = 0; i < w.nkeys; i++) {
-                if (!w.err) rewrite_key(&w, dbid, w.keys[i]);
-                sstr_free(w.keys[i]);
-            }
-        } while (cursor && !w.err);
-    }
-    A.suppress = was_suppress;
-    cfg.obuf_limits[OBL_NORMAL] = saved;
-    w.c->conn = NULL;
-    private_client_free(w.c);
-    sg_free(w.keys);
-    rw_flush(&w, true);
-    sstr_free(w.out);
-    sstr_free(w.rec);
-    if (!w.err && fsync(w.fd) != 0) w.err = errno;
-    close(w.fd);
-    if (!w.err && rename(tmp, path) != 0) w.err = errno;
-    int nfd = -1;
-    if (!w.err) {
-        nfd = open_incr(incr, true);
-        if (nfd < 0 || fsync(nfd) != 0 || fsync_dir(cfg.appenddirname) != 0)
-            w.err = errno ? errno : EIO;
-    }
-    if (!w.err && write_manifest(base, incr, seq) != 0) w.err = errno ? errno : EIO;
-    if (w.err) {
-        sg_log(SG_LOG_WARNING, "AOF rewrite failed: %s; the previous files stay in use",
-               strerror(w.err));
+    int nfd = open_incr(incr, true);
+    if (nfd < 0 || fsync(nfd) != 0 || fsync_dir(cfg.appenddirname) != 0) {
+        sg_log(SG_LOG_WARNING, "AOF rewrite: can't create %s: %s", incr, strerror(errno));
         if (nfd >= 0) close(nfd);
-        unlink(tmp);
         A.last_rewrite_ok = false;
         return -1;
     }
-    /* Committed: switch to the new files, remove the old ones. */
+    if (logging && A.incr_name[0]) { /* the current incr file becomes history */
+        snprintf(A.hist[A.nhist], sizeof(A.hist[0]), "%s", A.incr_name);
+        A.hist_seq[A.nhist++] = A.seq;
+        A.hist_size += A.incr_size;
+        if (write_manifest(A.base_name, A.base_seq, true, incr, seq) != 0) {
+            sg_log(SG_LOG_WARNING, "AOF rewrite: can't write the manifest: %s", strerror(errno));
+            A.nhist--;
+            A.hist_size -= A.incr_size;
+            close(nfd);
+            char p[1100];
+            path_of(p, sizeof(p), incr);
+            unlink(p);
+            A.last_rewrite_ok = false;
+            return -1;
+        }
+    }
+    /* Switch: every write from now on goes to the new incr file. */
     bio_wait();
     if (A.fd >= 0) close(A.fd);
-    char old[1100];
-    if (A.base_name[0] && strcmp(A.base_name, base)) {
-        path_of(old, sizeof(old), A.base_name);
-        unlink(old);
-    }
-    if (A.incr_name[0] && strcmp(A.incr_name, incr)) {
-        path_of(old, sizeof(old), A.incr_name);
-        unlink(old);
-    }
-    fsync_dir(cfg.appenddirname);
     A.fd = nfd;
     A.seq = seq;
-    snprintf(A.base_name, sizeof(A.base_name), "%s", base);
     snprintf(A.incr_name, sizeof(A.incr_name), "%s", incr);
-    A.base_file_size = w.written;
     A.incr_size = 0;
-    A.rewrite_base_size = w.written;
     A.log_db = -1;
     A.unsynced = false;
-    A.rewrites++;
-    A.last_rewrite_ok = true;
-    A.last_rewrite_ms = (int64_t)((sg_monotonic_us() - t0) / 1000);
-    if (!A.enabled && !cfg.appendonly) { /* BGREWRITEAOF with the log off */
-        close(A.fd);
-        A.fd = -1;
+    A.rw_seq = seq;
+    path_base(A.rw_base, sizeof(A.rw_base), seq);
+    char path[1100];
+    path_of(path, sizeof(path), A.rw_base);
+    A.rw_start_us = sg_monotonic_us();
+    A.rewriting = true;
+    if (snap_bg_start(s, path, rewrite_done, NULL) != 0) {
+        A.rewriting = false;
+        sg_log(SG_LOG_WARNING, "AOF rewrite: can't start writing %s: %s", path, strerror(errno));
+        A.last_rewrite_ok = false;
+        return -1;
     }
-    sg_log(SG_LOG_NOTICE, "Background AOF rewrite finished successfully: base %s, %llu bytes", base,
-           (unsigned long long)w.written);
+    sg_log(SG_LOG_NOTICE, "Background append only file rewriting started (forkless, base %s)",
+           A.rw_base);
     return 0;
+}
+
+int aof_rewrite_now(server *s) {
+    if (rewrite_start(s) != 0) return -1;
+    if (A.rewriting) snap_bg_finish_now(s);
+    return A.last_rewrite_ok && !A.rewriting ? 0 : -1;
 }
 
 /* ---- command and INFO ---- */
 
 void bgrewriteaof_command(client *c) {
-    if (A.rewrite_scheduled) {
+    if (A.rewriting) {
+        reply_error(c, "ERR Background append only file rewriting already in progress");
+        return;
+    }
+    if (A.rewrite_scheduled || snap_bg_running()) {
+        A.rewrite_scheduled = true;
         reply_status(c, "Background append only file rewriting scheduled");
         return;
     }
-    A.rewrite_scheduled = true;
+    if (rewrite_start(c->srv) != 0) {
+        reply_error(c, "ERR Can't start the AOF rewrite: see the server log");
+        return;
+    }
     reply_status(c, "Background append only file rewriting started");
+}
+
+bool aof_rewrite_in_progress(void) {
+    return A.rewriting;
 }
 
 sstr *aof_info(server *s, sstr *o) {
     SG_UNUSED(s);
     o = sstr_catfmt(o,
                     "aof_enabled:%d\r\n"
-                    "aof_rewrite_in_progress:0\r\n"
+                    "aof_rewrite_in_progress:%d\r\n"
                     "aof_rewrite_scheduled:%d\r\n"
                     "aof_last_rewrite_time_sec:%lld\r\n"
-                    "aof_current_rewrite_time_sec:-1\r\n"
+                    "aof_current_rewrite_time_sec:%lld\r\n"
                     "aof_last_bgrewrite_status:%s\r\n"
                     "aof_rewrites:%lld\r\n"
                     "aof_rewrites_consecutive_failures:0\r\n"
@@ -1229,8 +1282,9 @@ sstr *aof_info(server *s, sstr *o) {
                     "aof_last_cow_size:0\r\n"
                     "module_fork_in_progress:0\r\n"
                     "module_fork_last_cow_size:0\r\n",
-                    A.enabled ? 1 : 0, A.rewrite_scheduled ? 1 : 0,
+                    A.enabled ? 1 : 0, A.rewriting ? 1 : 0, A.rewrite_scheduled ? 1 : 0,
                     A.last_rewrite_ms < 0 ? -1LL : (long long)(A.last_rewrite_ms / 1000),
+                    A.rewriting ? (long long)((sg_monotonic_us() - A.rw_start_us) / 1000000) : -1LL,
                     A.last_rewrite_ok ? "ok" : "err", (long long)A.rewrites,
                     A.write_err ? "err" : "ok");
     if (A.enabled)
@@ -1241,7 +1295,7 @@ sstr *aof_info(server *s, sstr *o) {
                         "aof_buffer_length:%zu\r\n"
                         "aof_pending_bio_fsync:0\r\n"
                         "aof_delayed_fsync:%llu\r\n",
-                        (unsigned long long)(A.base_file_size + A.incr_size),
+                        (unsigned long long)(A.base_file_size + A.hist_size + A.incr_size),
                         (unsigned long long)A.rewrite_base_size, A.buf ? A.buf->len : 0,
                         (unsigned long long)A.delayed_fsync);
     return o;

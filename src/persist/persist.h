@@ -13,6 +13,7 @@
 #define SURGE_PERSIST_H
 
 #include "../server/server.h"
+#include "crypt.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -20,29 +21,48 @@
 /* ---- record framing (see aof.c) ----
  *
  *   #<len> <crc64 of payload, 16 hex> <hcrc, 8 hex>\r\n<payload: len bytes>
+ *   %<len> <crc64 of payload, 16 hex> <hcrc, 8 hex>\r\n<payload: len bytes>
  *
  * hcrc is the low 32 bits of CRC64 over the header text before it
- * ("#<len> <crc64>"), so a damaged length is caught before it is trusted. */
-#define AOF_HDR_MAX 64 /* longest header line, \r\n included */
+ * ("#<len> <crc64>"), so a damaged length is caught before it is trusted.
+ * '#' records hold the RESP commands; '%' records are encrypted (crypt.h):
+ * payload = key id (8 bytes) + crypt_seal(RESP commands) with the additional
+ * data AOF_AAD_LABEL followed by the key id. The CRC covers the stored
+ * payload, so damage is found without the key. */
+#define AOF_HDR_MAX   64          /* longest header line, \r\n included */
+#define AOF_AAD_LABEL "surge-aof" /* 9 bytes, then the key id */
 
-/* Appends one framed record holding payload to out; returns out (may move). */
+/* Appends one framed record holding payload to out, encrypted with the
+ * current key when there is one (crypt_current); returns out (may move).
+ * Aborts (sg_panic) when OpenSSL fails to encrypt: plaintext is never
+ * written in place of a record that should have been sealed. */
 sstr *aof_frame_record(sstr *out, const char *payload, size_t len);
+/* The same with an explicit key: NULL frames a plain '#' record. */
+sstr *aof_frame_record_key(sstr *out, const char *payload, size_t len, const crypt_key *k);
 
 /* Result of scanning a log image. */
 typedef struct aof_scan_result {
-    size_t good;     /* bytes of whole, valid records from the start */
-    size_t records;  /* how many */
-    bool torn;       /* the bytes after `good` are an incomplete last record */
-    bool corrupt;    /* the record at `good` is damaged (mid-file) */
-    const char *why; /* for corrupt: what is wrong */
+    size_t good;                  /* bytes of whole, valid records from the start */
+    size_t records;               /* how many */
+    bool torn;                    /* the bytes after `good` are an incomplete last record */
+    bool corrupt;                 /* the record at `good` is damaged (mid-file) */
+    const char *why;              /* for corrupt: what is wrong */
+    size_t encrypted;             /* how many of `records` were '%' records */
+    bool no_key;                  /* corrupt because the record at `good` is */
+    uint8_t key_id[CRYPT_KEY_ID]; /* ...encrypted with this key, not loaded */
 } aof_scan_result;
 
-/* Called once per valid record, in order; a non-zero return stops the scan
- * (it is returned by aof_scan). */
+/* Called once per valid record, in order, with the plaintext (an encrypted
+ * record is opened first: the payload then points into a buffer that lives
+ * until the callback returns); a non-zero return stops the scan (it is
+ * returned by aof_scan). */
 typedef int aof_record_fn(void *ctx, const char *payload, size_t len, size_t offset);
 
 /* Walks the records of a log image (p, n). Fills *r; returns 0, or the
- * callback's non-zero result. Never reads outside [p, p+n). */
+ * callback's non-zero result. Never reads outside [p, p+n). Encrypted
+ * records are opened with crypt_find(their key id), with or without a
+ * callback: an unknown key id (no_key) and a record that does not
+ * authenticate are corrupt. */
 int aof_scan(const char *p, size_t n, aof_record_fn *fn, void *ctx, aof_scan_result *r);
 
 /* Runs a rewrite (compaction) now: a new base file from the dataset, a new

@@ -35,41 +35,6 @@
 
 /* ---- writing ---- */
 
-static sstr *put_varint(sstr *o, uint64_t v) {
-    uint8_t b[10];
-    size_t n = 0;
-    do {
-        uint8_t byte = v & 0x7f;
-        v >>= 7;
-        if (v) byte |= 0x80;
-        b[n++] = byte;
-    } while (v);
-    return sstr_cat(o, b, n);
-}
-
-static sstr *put_str(sstr *o, const char *p, size_t n) {
-    o = put_varint(o, n);
-    return sstr_cat(o, p, n);
-}
-
-typedef struct dump_ctx {
-    sstr *o;
-    int type;
-} dump_ctx;
-
-static void dump_elem(void *ctx, const char *a, size_t al, const char *b, size_t bl, double score) {
-    dump_ctx *d = ctx;
-    d->o = put_str(d->o, a, al);
-    if (d->type == OBJ_HASH) d->o = put_str(d->o, b, bl);
-    if (d->type == OBJ_ZSET) {
-        uint64_t bits;
-        memcpy(&bits, &score, 8);
-        uint8_t le[8];
-        for (int i = 0; i < 8; i++) le[i] = (uint8_t)(bits >> (8 * i));
-        d->o = sstr_cat(d->o, le, 8);
-    }
-}
-
 static void count_elem(void *ctx, const char *a, size_t al, const char *b, size_t bl,
                        double score) {
     SG_UNUSED(a);
@@ -113,24 +78,91 @@ static build_fn *build_of(int type) {
     }
 }
 
-sstr *persist_dump_value(const kentry *e) {
+/* Streaming: the body goes out through a sink in pieces, so a snapshot
+ * never holds a whole large value's encoding in memory. */
+typedef struct sink_ctx {
+    persist_sink_fn *put;
+    void *ctx;
+    int type;
+    uint64_t bytes; /* sizing pass: bytes counted, nothing written */
+    bool sizing;
+} sink_ctx;
+
+static void sink_bytes(sink_ctx *k, const void *p, size_t n) {
+    if (k->sizing)
+        k->bytes += n;
+    else
+        k->put(k->ctx, p, n);
+}
+
+static void sink_varint(sink_ctx *k, uint64_t v) {
+    uint8_t b[10];
+    size_t n = 0;
+    do {
+        uint8_t byte = v & 0x7f;
+        v >>= 7;
+        if (v) byte |= 0x80;
+        b[n++] = byte;
+    } while (v);
+    sink_bytes(k, b, n);
+}
+
+static void sink_str(sink_ctx *k, const char *p, size_t n) {
+    sink_varint(k, n);
+    sink_bytes(k, p, n);
+}
+
+static void sink_elem(void *ctx, const char *a, size_t al, const char *b, size_t bl, double score) {
+    sink_ctx *k = ctx;
+    sink_str(k, a, al);
+    if (k->type == OBJ_HASH) sink_str(k, b, bl);
+    if (k->type == OBJ_ZSET) {
+        uint64_t bits;
+        memcpy(&bits, &score, 8);
+        uint8_t le[8];
+        for (int i = 0; i < 8; i++) le[i] = (uint8_t)(bits >> (8 * i));
+        sink_bytes(k, le, 8);
+    }
+}
+
+static void body_walk(const kentry *e, sink_ctx *k) {
     int type = kentry_type(e);
     uint8_t tb = (uint8_t)type;
-    sstr *o = sstr_new(&tb, 1);
+    k->type = type;
+    sink_bytes(k, &tb, 1);
     if (type == OBJ_STRING) {
         size_t n;
         const char *p = kentry_str(e, &n);
-        o = put_str(o, p, n);
-    } else {
-        foreach_fn *fe = foreach_of(type);
-        sg_assert(fe);
-        uint64_t count = 0;
-        fe(kentry_ptr(e), kentry_enc(e), count_elem, &count);
-        o = put_varint(o, count);
-        dump_ctx d = {o, type};
-        fe(kentry_ptr(e), kentry_enc(e), dump_elem, &d);
-        o = d.o;
+        sink_str(k, p, n);
+        return;
     }
+    foreach_fn *fe = foreach_of(type);
+    sg_assert(fe);
+    uint64_t count = 0;
+    fe(kentry_ptr(e), kentry_enc(e), count_elem, &count);
+    sink_varint(k, count);
+    fe(kentry_ptr(e), kentry_enc(e), sink_elem, k);
+}
+
+uint64_t persist_body_len(const kentry *e) {
+    sink_ctx k = {NULL, NULL, 0, 0, true};
+    body_walk(e, &k);
+    return k.bytes;
+}
+
+void persist_write_body(const kentry *e, persist_sink_fn *put, void *ctx) {
+    sink_ctx k = {put, ctx, 0, 0, false};
+    body_walk(e, &k);
+}
+
+static void sstr_sink(void *ctx, const void *p, size_t n) {
+    sstr **o = ctx;
+    *o = sstr_cat(*o, p, n);
+}
+
+sstr *persist_dump_value(const kentry *e) {
+    sstr *o = sstr_new_cap(64);
+    persist_write_body(e, sstr_sink, &o);
     uint8_t tail[10];
     tail[0] = SURGE_DUMP_VERSION & 0xff;
     tail[1] = (SURGE_DUMP_VERSION >> 8) & 0xff;
@@ -204,8 +236,16 @@ int persist_restore_value(const char *key, size_t klen, const char *p, size_t n,
         *err = ERR_FRAME;
         return -1;
     }
+    return persist_build_body(key, klen, p, n - 10, expire, out, err);
+}
+
+int persist_build_body(const char *key, size_t klen, const char *p, size_t n, int64_t expire,
+                       kentry **out, const char **err) {
+    *out = NULL;
     *err = ERR_DATA;
-    rd r = {u, n - 10, 1};
+    if (n < 1) return -1;
+    const uint8_t *u = (const uint8_t *)p;
+    rd r = {u, n, 1};
     int type = u[0];
     if (type == OBJ_STRING) {
         const char *s;

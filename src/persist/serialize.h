@@ -32,6 +32,16 @@ sstr *persist_dump_value(const kentry *e);
 int persist_restore_value(const char *key, size_t klen, const char *p, size_t n, int64_t expire,
                           kentry **out, const char **err);
 
+/* Streaming form for snapshots: the value's body (type byte and body, no
+ * version or CRC) through a sink, and its length beforehand. */
+typedef void persist_sink_fn(void *ctx, const void *p, size_t n);
+uint64_t persist_body_len(const kentry *e);
+void persist_write_body(const kentry *e, persist_sink_fn *put, void *ctx);
+/* Builds an entry from a body (p, n) as persist_write_body wrote it,
+ * validated as persist_restore_value validates ("Bad data format"). */
+int persist_build_body(const char *key, size_t klen, const char *p, size_t n, int64_t expire,
+                       kentry **out, const char **err);
+
 /* The types' DUMP/RESTORE surface: each type file (types/t_*.c) exports
  * <type>_type_walk (walks the elements of a value object: a list element
  * or set member in a; a hash field in a and value in b; a sorted-set member

@@ -115,6 +115,9 @@ int snap_save(server *s, const char *path);
 int snap_bg_start(server *s, const char *path, void (*done)(server *s, void *ctx, bool ok),
                   void *ctx);
 bool snap_bg_running(void);
+/* Writes what a running background save has left, now, and finishes it
+ * (its done callback runs). */
+void snap_bg_finish_now(server *s);
 /* Abandons a running background save (its temporary file is removed). */
 void snap_bg_abort(server *s);
 

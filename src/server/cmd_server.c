@@ -327,7 +327,10 @@ void shutdown_command(client *c) {
         reply_error(c, "ERR No shutdown in progress.");
         return;
     }
-    if (save) sg_log(SG_LOG_WARNING, "SHUTDOWN SAVE: no persistence configured, nothing to save");
+    if (snapshot_shutdown(c->srv, nosave, save) != 0) {
+        reply_error(c, "ERR Errors trying to SHUTDOWN. Check logs.");
+        return;
+    }
     c->srv->shutdown_asap = true;
     c->flags |= CL_CLOSE_AFTER_REPLY; /* run nothing pipelined after it */
 }

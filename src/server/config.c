@@ -10,6 +10,7 @@
  */
 #include "config.h"
 #include "server.h"
+#include "../persist/crypt.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -24,6 +25,7 @@ config cfg;
 enum { T_BOOL, T_INT, T_MEM, T_ENUM, T_STR, T_SPECIAL };
 #define F_IMMUTABLE 1
 #define F_SENSITIVE 2
+#define F_HIDDEN    4 /* debugging knob, as Redis's: CONFIG GET by exact name only, not in docs */
 
 typedef struct enum_val {
     const char *name;
@@ -63,6 +65,7 @@ static const enum_val appendfsync_enum[] = {{"always", AOF_FSYNC_ALWAYS},
                                             {"everysec", AOF_FSYNC_EVERYSEC},
                                             {"no", AOF_FSYNC_NO},
                                             {NULL, 0}};
+static const enum_val snapcodec_enum[] = {{"lz4", 1}, {"zstd", 2}, {NULL, 0}};
 static const enum_val logfmt_enum[] = {{"text", 0}, {"json", 1}, {NULL, 0}};
 static const enum_val tls_auth_enum[] = {
     {"no", TLS_AUTH_NO}, {"yes", TLS_AUTH_YES}, {"optional", TLS_AUTH_OPTIONAL}, {NULL, 0}};
@@ -75,6 +78,8 @@ static int pct_parse(const cfg_row *r, int argc, char **argv, char *err, size_t 
 static sstr *pct_format(const cfg_row *r);
 static int nke_parse(const cfg_row *r, int argc, char **argv, char *err, size_t errlen);
 static sstr *nke_format(const cfg_row *r);
+static int save_parse(const cfg_row *r, int argc, char **argv, char *err, size_t errlen);
+static sstr *save_format(const cfg_row *r);
 
 #define INT_ROW(n, field, d, lo, hi, fl, ds)                                                       \
     { n, T_INT, &cfg.field, d, lo, hi, NULL, fl, ds, NULL, NULL }
@@ -86,6 +91,8 @@ static sstr *nke_format(const cfg_row *r);
     { n, T_STR, &cfg.field, d, 0, 0, NULL, fl, ds, NULL, NULL }
 #define ENUM_ROW(n, field, d, e, fl, ds)                                                           \
     { n, T_ENUM, &cfg.field, d, 0, 0, e, fl, ds, NULL, NULL }
+
+extern long long loading_key_load_delay, loading_events_interval_bytes; /* server/loading.c */
 
 static const cfg_row rows[] = {
     STR_ROW("bind", bind, "127.0.0.1 -::1", F_IMMUTABLE,
@@ -166,6 +173,12 @@ static const cfg_row rows[] = {
             "...and no member longer than this many bytes."),
     INT_ROW("list-max-listpack-size", list_max_listpack_size, "-2", -5, LLONG_MAX, 0,
             "Quicklist node size: positive = entries per node, -1..-5 = 4/8/16/32/64 KB."),
+    {"key-load-delay", T_INT, &loading_key_load_delay, "0", INT_MIN, INT_MAX, NULL, F_HIDDEN,
+     "Microseconds slept per key or record loaded at start-up (negative -N: 1 us every N).", NULL,
+     NULL},
+    {"loading-process-events-interval-bytes", T_INT, &loading_events_interval_bytes, "2097152",
+     1024, INT_MAX, NULL, F_HIDDEN, "While loading, answer clients at least every this many bytes.",
+     NULL, NULL},
     /* -- rows of the modules above the core: keep each group together -- */
     /* notify (src/server/notify.c) */
     {"notify-keyspace-events", T_SPECIAL, NULL, "", 0, 0, NULL, 0,
@@ -189,6 +202,30 @@ static const cfg_row rows[] = {
             "never)."),
     MEM_ROW("auto-aof-rewrite-min-size", auto_aof_rewrite_min_size, "64mb", 0, LLONG_MAX, 0,
             "...and is at least this big."),
+    {"save", T_SPECIAL, NULL, "3600 1 300 100 60 10000", 0, 0, NULL, 0,
+     "Snapshot schedule: pairs <seconds> <changes> (a background save when at least <changes> "
+     "writes happened and <seconds> passed since the last save); \"\" disables. In a config "
+     "file, successive `save` lines add pairs.",
+     save_parse, save_format},
+    STR_ROW("dbfilename", dbfilename, "dump.rdb", F_IMMUTABLE,
+            "Snapshot file name, inside dir (Surge's own format, not Redis's RDB)."),
+    BOOL_ROW("rdbcompression", rdbcompression, "yes", 0,
+             "Compress snapshot blocks (with snapshot-compression)."),
+    ENUM_ROW("snapshot-compression", snapshot_compression, "lz4", snapcodec_enum, 0,
+             "Snapshot block compression: lz4 (fast) or zstd (smaller)."),
+    BOOL_ROW("stop-writes-on-bgsave-error", stop_writes_on_bgsave_error, "yes", 0,
+             "Refuse writes (-MISCONF) while the last background save failed and saves are "
+             "scheduled."),
+    INT_ROW("rdb-key-save-delay", rdb_key_save_delay, "0", 0, 1000000, 0,
+            "Testing only: microseconds to sleep per key written to a snapshot (slows saves "
+            "down so tests can write while one runs)."),
+    {"encryption-key-file", T_STR, &crypt_cfg_key_file, "", 0, 0, NULL, 0,
+     "Key for encryption at rest: 64 hex digits or 32 raw bytes (empty: no encryption). CONFIG "
+     "SET loads it or refuses; see docs/encryption.md.",
+     NULL, NULL},
+    {"encryption-old-key-files", T_STR, &crypt_cfg_old_key_files, "", 0, 0, NULL, 0,
+     "Older key files, space-separated, used only to read files they encrypted (key rotation).",
+     NULL, NULL},
     /* acl (src/security/acl.c) */
     STR_ROW("aclfile", aclfile, "", F_IMMUTABLE, "File of users (ACL SAVE/LOAD); empty: none."),
     INT_ROW("acllog-max-len", acllog_max_len, "128", 0, LLONG_MAX, 0, "Entries kept in ACL LOG."),
@@ -484,6 +521,72 @@ static sstr *pct_format(const cfg_row *r) {
 }
 
 /* notify-keyspace-events: the letters are parsed in notify.c. */
+/* `save`: CONFIG SET and the default give the whole list in one argument
+ * (it replaces the list); config-file lines and --save give words, and
+ * after the first such line replaced the default, later ones add pairs,
+ * as Redis reads `save 900 1` / `save 300 10` lines. */
+static bool save_is_default = true;
+
+static int save_parse(const cfg_row *r, int argc, char **argv, char *err, size_t errlen) {
+    char *words[64];
+    int n = 0;
+    char *copy = NULL;
+    bool whole = argc == 1;
+    if (whole) {
+        copy = strdup(argv[0]);
+        char *sp = NULL;
+        for (char *t = strtok_r(copy, " \t", &sp); t; t = strtok_r(NULL, " \t", &sp)) {
+            if (n == 64) break;
+            words[n++] = t;
+        }
+    } else {
+        for (int i = 0; i < argc && n < 64; i++) words[n++] = argv[i];
+    }
+    struct save_param p[16];
+    int np = 0, rc = -1;
+    if (n % 2 || n / 2 > 16) {
+        snprintf(err, errlen, "Invalid save parameters");
+        goto out;
+    }
+    for (int i = 0; i < n; i += 2) {
+        long long secs, ch;
+        if (!sg_str2ll(words[i], strlen(words[i]), &secs) ||
+            !sg_str2ll(words[i + 1], strlen(words[i + 1]), &ch) || secs < 0 || ch < 0) {
+            snprintf(err, errlen, "Invalid save parameters");
+            goto out;
+        }
+        p[np].seconds = secs;
+        p[np].changes = ch;
+        np++;
+    }
+    SG_UNUSED(r);
+    if (!whole && !save_is_default) {
+        if (cfg.nsave_params + np > 16) {
+            snprintf(err, errlen, "Too many save parameters");
+            goto out;
+        }
+        memcpy(cfg.save_params + cfg.nsave_params, p, sizeof(p[0]) * (size_t)np);
+        cfg.nsave_params += np;
+    } else {
+        memcpy(cfg.save_params, p, sizeof(p[0]) * (size_t)np);
+        cfg.nsave_params = np;
+    }
+    save_is_default = whole;
+    rc = 0;
+out:
+    free(copy);
+    return rc;
+}
+
+static sstr *save_format(const cfg_row *r) {
+    SG_UNUSED(r);
+    sstr *o = sstr_new("", 0);
+    for (int i = 0; i < cfg.nsave_params; i++)
+        o = sstr_catfmt(o, "%s%lld %lld", i ? " " : "", cfg.save_params[i].seconds,
+                        cfg.save_params[i].changes);
+    return o;
+}
+
 static int nke_parse(const cfg_row *r, int argc, char **argv, char *err, size_t errlen) {
     SG_UNUSED(r);
     int flags = argc == 1 ? notify_flags_parse(argv[0], strlen(argv[0])) : -1;
@@ -631,6 +734,8 @@ int config_get_matching(const char *pattern, size_t plen, char ***names, char **
         const char *name = i < NROWS ? rows[i].name : aliases[i - NROWS][0];
         const cfg_row *r = i < NROWS ? &rows[i] : find_row(name, strlen(name));
         if (!sg_glob_match(pattern, plen, name, strlen(name), true)) continue;
+        if ((r->flags & F_HIDDEN) && (strlen(name) != plen || strncasecmp(name, pattern, plen)))
+            continue; /* a hidden row answers its exact name only */
         sstr *v = format_value(r);
         (*names)[n] = sg_strdup(name);
         (*values)[n] = sg_strdup(v->buf);
@@ -704,6 +809,17 @@ int config_set_pairs(int npairs, char **names, size_t *nlens, char **values, siz
             snprintf(err, errlen,
                      "ERR CONFIG SET failed (possibly related to argument '%.*s') - Unable to "
                      "update TLS configuration: %s",
+                     (int)nlens[i], names[i], e);
+            rc = -1;
+        }
+        break;
+    }
+    for (int i = 0; rc == 0 && i < npairs; i++) { /* encryption keys: load them, or refuse */
+        char e[512];
+        if (strncmp(rs[i]->name, "encryption-", 11) != 0) continue;
+        if (crypt_config_changed(e, sizeof(e)) != 0) {
+            snprintf(err, errlen,
+                     "ERR CONFIG SET failed (possibly related to argument '%.*s') - %s",
                      (int)nlens[i], names[i], e);
             rc = -1;
         }
@@ -867,6 +983,7 @@ void config_write_markdown(FILE *out) {
     static const char *tn[] = {"bool", "integer", "memory", "enum", "string", "special"};
     for (int i = 0; i < NROWS; i++) {
         const cfg_row *r = &rows[i];
+        if (r->flags & F_HIDDEN) continue;
         char bounds[512] = "";
         if (r->type == T_INT || r->type == T_MEM) {
             snprintf(bounds, sizeof(bounds), "%lld .. %lld", r->min, r->max);

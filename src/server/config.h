@@ -69,6 +69,15 @@ typedef struct config {
     char *appendfilename, *appenddirname;
     long long auto_aof_rewrite_percentage;
     unsigned long long auto_aof_rewrite_min_size;
+    struct save_param {
+        long long seconds, changes;
+    } save_params[16]; /* `save`: snapshot after seconds if at least changes */
+    int nsave_params;
+    char *dbfilename;
+    bool rdbcompression;
+    int snapshot_compression; /* SNAP_CODEC_* (persist/snapshot.h) */
+    bool stop_writes_on_bgsave_error;
+    long long rdb_key_save_delay;      /* testing: microseconds slept per key saved */
     long long tracking_table_max_keys; /* 0: no limit */
 
     /* tls (src/net/tls.c, src/server/tls_server.c) */

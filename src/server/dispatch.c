@@ -4,8 +4,9 @@
  *
  *   lookup (unknown command) -> container? subcommand lookup
  *   -> arity -> authentication (NOAUTH unless the row says no_auth)
- *   -> protected DEBUG -> CLIENT PAUSE (hold the command)
- *   -> maxmemory: evict, then OOM for denyoom rows
+ *   -> protected DEBUG -> loading (LOADING unless the row says loading)
+ *   -> CLIENT PAUSE (hold the command)
+ *   -> maxmemory: evict, then OOM for denyoom rows (not while loading)
  *   -> run the handler, time it, count calls/failures/rejections
  *   -> feed MONITOR clients
  *
@@ -201,8 +202,12 @@ bool dispatch_command(client *c) {
             return true;
         }
     }
+    if (server_is_loading() && !(d->flags & CF_LOADING)) { /* loading.c */
+        reject(c, d, "LOADING Redis is loading the dataset in memory");
+        return true;
+    }
     if (must_pause(s, d)) return false;
-    if (cfg.maxmemory) {
+    if (cfg.maxmemory && !server_is_loading()) { /* no eviction while loading, as Redis */
         size_t used = sg_used_memory();
         if (used > cfg.maxmemory) {
             /* Evict until the measured figure is under the limit (estimates
@@ -219,6 +224,10 @@ bool dispatch_command(client *c) {
     }
     if ((d->flags & CF_WRITE) && aof_refuse_writes()) {
         reject(c, d, aof_refuse_writes());
+        return true;
+    }
+    if ((d->flags & CF_WRITE) && snapshot_refuse_writes()) {
+        reject(c, d, snapshot_refuse_writes());
         return true;
     }
     if (!pubsub_context_allows(c, d)) {
@@ -261,6 +270,7 @@ void call_command(client *c, const cmd_def *d) {
     c->redact = 0;
     c->lastcmd = d; /* CLIENT LIST/INFO of the caller show the running command */
     uint64_t dirty_before = s->dirty;
+    snapshot_before_write(c, d); /* a running background save writes the keys' slots first */
     client *prev_current = s->current_client; /* EXEC nests call_command */
     s->current_client = c;
     h(c);
@@ -271,7 +281,8 @@ void call_command(client *c, const cmd_def *d) {
         tracking_after_command(c, d);
     }
     /* After running, as Redis: the handler has marked secrets to redact. */
-    if (s->nmonitors && !(d->flags & CF_ADMIN) && !(c->flags & CL_MONITOR) && !c->block_again)
+    if (s->nmonitors && !(d->flags & CF_ADMIN) && !(c->flags & CL_MONITOR) && !c->block_again &&
+        c->conn) /* not the log's replay (clients are served while it runs) */
         feed_monitors(c);
     if (c->blocked) {
         if (c->block_again) return; /* waits; counted when it completes */

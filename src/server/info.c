@@ -248,17 +248,17 @@ static sstr *gen_memory(server *s, sstr *o) {
     return o;
 }
 
+sstr *server_loading_info(sstr *o); /* server/loading.c */
+
 static sstr *gen_persistence(server *s, sstr *o) {
-    /* Surge keeps no RDB: nothing was ever saved, so the changes since the
-     * last save are all of them. The aof_* fields come from src/persist. */
+    /* The rdb_* fields come from src/persist/snapshot.c, aof_* from aof.c. */
     o = sstr_catfmt(o,
                     "loading:%d\r\n"
-                    "async_loading:0\r\n"
-                    "rdb_changes_since_last_save:%llu\r\n"
-                    "rdb_bgsave_in_progress:0\r\n"
-                    "rdb_saves:0\r\n",
-                    aof_is_loading() ? 1 : 0, (unsigned long long)s->dirty);
-    return aof_info(s, o);
+                    "async_loading:0\r\n",
+                    server_is_loading() ? 1 : 0);
+    o = snapshot_info(s, o);
+    o = aof_info(s, o);
+    return server_loading_info(o); /* loading_* while loading, last as in Redis */
 }
 
 static sstr *gen_stats(server *s, sstr *o) {

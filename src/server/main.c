@@ -8,9 +8,11 @@
  *
  * Start-up: defaults, then the config file, then command-line directives
  * (later wins); make and enter `dir`; listen on every `bind` address;
- * run the loop. SIGTERM/SIGINT set a flag that the loop checks before it
+ * load the dataset (clients are answered meanwhile, see loading.c); run
+ * the loop. SIGTERM/SIGINT set a flag that the loop checks before it
  * sleeps, so shutdown happens between commands, never inside one.
  */
+#include "../persist/crypt.h"
 #include "../security/acl.h"
 #include "config.h"
 #include "server.h"
@@ -158,7 +160,8 @@ int main(int argc, char **argv) {
     ks_set_hook(srv->ks, server_keyspace_event, srv);
     config_apply_settings(srv);
     if (acl_load_at_startup() != 0) return 1;
-    if (aof_load_at_startup(srv) != 0) return 1;
+    char kerr[600];
+    if (crypt_load_config(kerr, sizeof(kerr)) != 0) return 1; /* logged */
     srv->loop = ev_create((int)cfg.maxclients + 1024);
     if (!srv->loop) {
         sg_log(SG_LOG_WARNING, "Failed creating the event loop: %s", strerror(errno));
@@ -208,6 +211,14 @@ int main(int argc, char **argv) {
            SURGE_VERSION, (int)getpid(), cfg.port, cfg.bind, cfg.databases, cfg.dir, cfg.maxmemory,
            config_policy_name(cfg.maxmemory_policy), cfg.maxclients,
            cfg.requirepass && cfg.requirepass[0] ? "set" : "unset");
+    /* Loading: the listeners are open, clients get -LOADING (loading.c).
+     * appendonly is read once: CONFIG SET during the load must not make
+     * both sources load. */
+    bool aof_at_start = cfg.appendonly;
+    if (aof_load_at_startup(srv) != 0 || (!aof_at_start && snapshot_load_at_startup(srv) != 0)) {
+        if (cfg.pidfile && cfg.pidfile[0]) unlink(cfg.pidfile);
+        return 1;
+    }
     srv->startup_memory = sg_used_memory();
     sg_log(SG_LOG_NOTICE, "Ready to accept connections tcp");
     ev_set_before_sleep(srv->loop, server_before_sleep, srv);

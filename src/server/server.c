@@ -152,6 +152,7 @@ void server_cron(ev_loop *l, void *data) {
     clients_cron(s);
     metrics_cron(s);
     aof_cron(s);
+    snapshot_cron(s);
     update_instantaneous(s);
     size_t used = sg_used_memory();
     if (used > s->peak_memory) {
@@ -177,7 +178,12 @@ void server_before_sleep(ev_loop *l, void *data) {
     if (server_got_signal && !s->shutdown_asap) {
         sg_log(SG_LOG_WARNING, "Received %s scheduling shutdown...",
                server_got_signal == SIGINT ? "SIGINT" : "SIGTERM");
-        s->shutdown_asap = true;
+        /* With save points, a final snapshot first; if it fails, keep
+         * running (as Redis does) rather than lose the data. */
+        if (snapshot_shutdown(s, false, false) == 0)
+            s->shutdown_asap = true;
+        else
+            server_got_signal = 0;
     }
     if (s->shutdown_asap) {
         server_shutdown(s, false);
@@ -193,7 +199,8 @@ void server_before_sleep(ev_loop *l, void *data) {
         block_handle_ready(s);
         ev_set_next_wakeup(l, block_handle_timeouts(s));
     }
-    aof_before_sleep(s); /* the log is written (and fsynced per policy) before replies */
+    snapshot_before_sleep(s); /* a slice of a background save */
+    aof_before_sleep(s);      /* the log is written (and fsynced per policy) before replies */
     server_flush_pending_writes(s);
     server_free_closed_clients(s);
     if (ks_lazyfree_pending(s->ks)) ks_background_step(s->ks, 1000);

@@ -361,6 +361,7 @@ int aof_load_at_startup(server *s); /* 0, or -1 (logged): refuse to start */
 void aof_shutdown(server *s);
 sstr *aof_info(server *s, sstr *o); /* INFO persistence: the aof_* fields */
 bool aof_is_loading(void);          /* INFO loading */
+bool aof_rewrite_in_progress(void); /* its snapshot is being written */
 /* NULL, or the -MISCONF error text while the log can't be written: the
  * dispatcher then refuses commands flagged `write`. */
 const char *aof_refuse_writes(void);
@@ -375,6 +376,8 @@ void snapshot_before_sleep(server *s);                   /* a slice of a backgro
 void snapshot_cron(server *s);                           /* the save schedule */
 int snapshot_shutdown(server *s, bool nosave, bool save); /* 0, or -1: don't exit */
 sstr *snapshot_info(server *s, sstr *o);                  /* INFO persistence: rdb_* */
+/* NULL, or the -MISCONF text while the last background save failed. */
+const char *snapshot_refuse_writes(void);
 /* server/loading.c: serving clients while the dataset loads. The loaders
  * (snapshot and log) call begin with the bytes they will read, progress as
  * they go (cheap: every few ms it answers clients, data commands get
