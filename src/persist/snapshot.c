@@ -780,10 +780,13 @@ int snap_load_file(server *s, const char *path, snap_scan_result *r) {
     int rc = snap_scan_fd(fd, NULL, load_record, &l, load_progress, r);
     close(fd);
     if (rc != 0) {
+        char id[2 * CRYPT_KEY_ID + 1] = "";
+        if (r->encrypted) crypt_key_id_hex(r->key_id, id);
         sg_log(SG_LOG_WARNING,
-               "Bad snapshot file %s: %s, in the block at offset %llu; refusing to start "
+               "Bad snapshot file %s: %s, in the block at offset %llu%s%s; refusing to start "
                "(restore the file from a backup, or move it away to start empty)",
-               path, l.why ? l.why : r->why, (unsigned long long)r->bad_off);
+               path, l.why ? l.why : r->why, (unsigned long long)r->bad_off,
+               r->encrypted ? "; the file's key id is " : "", id);
         return -1;
     }
     S.last_load_loaded = l.loaded;
