@@ -11,6 +11,9 @@ Sections (all by default, in this order):
   latency     surge-bench: closed loop against Redis finds its maximum
               throughput, then open-loop 90/10 GET/SET zipfian runs at 50% and
               80% of it against both servers (p50/p90/p99/p99.9/max).
+  growth      surge-bench open loop: SETs of new keys at 50,000/s from an empty
+              server to 10,000,000 keys (quick: 500,000); latency percentiles
+              while the tables grow (target: Surge's p99.9 <= 10 ms).
   memory      RSS bytes per key/element (fresh server per row, RESP loaded
               with redis-cli --pipe); memcached for strings as a reference.
   startup     time to load a 1 GB dataset at start-up; skipped with a note
@@ -431,6 +434,40 @@ def section_latency(srvs, rounds, quick, raw):
     return {"closed": closed, "rmax": rmax, "secs": secs, "open": summ}
 
 
+# ---------------------------------------------------------------- growth --
+GROWTH_RATE = 50000  # SETs per second while the keyspace grows
+
+
+def section_growth(srvs, quick, raw):
+    """Open-loop SETs of new keys (surge-bench --dist seq) at a fixed rate
+    while the keyspace grows from 0 to N keys: table growth must not show
+    up as latency spikes."""
+    n = 500000 if quick else 10000000
+    res = {}
+    for name in SERVERS:
+        srv = srvs[name]
+        srv.flushall()
+        args = [SURGE_BENCH, "-h", "127.0.0.1", "-p", str(srv.port), "-c", "50", "-P", "1",
+                "-n", str(n), "--rate", str(GROWTH_RATE), "-t", "set", "--dist", "seq",
+                "-r", str(n), "-s", "16", "--output", "json"]
+        log("growth: %s, 0 -> %d keys at %d SET/s" % (name, n, GROWTH_RATE))
+        out = run(args, n // GROWTH_RATE + 600)
+        j = json.loads(out.strip().splitlines()[-1])
+        if j.get("errors"):
+            raise Fail("surge-bench reported %s errors: %s" % (j["errors"], out))
+        keys = call(srv.port, "DBSIZE")
+        if keys != n:
+            raise Fail("growth: %s has %r keys after the run, expected %d" % (name, keys, n))
+        lat = j["latency_us"]
+        raw.append("growth %s: %d keys, rps %.0f p50 %s p99 %s p99.9 %s max %s"
+                   % (name, n, j["rps"], lat["p50"], lat["p99"], lat["p99.9"], lat["max"]))
+        log("growth %-5s: %.0f rps, p50 %s p99 %s p99.9 %s max %s us"
+            % (name, j["rps"], lat["p50"], lat["p99"], lat["p99.9"], lat["max"]))
+        res[name] = j
+        srv.flushall()
+    return {"keys": n, "rate": GROWTH_RATE, "res": res}
+
+
 # ---------------------------------------------------------------- memory --
 def memory_rows(quick):
     k = 100000 if quick else 1000000
@@ -591,17 +628,15 @@ def section_startup(srvs, quick, work, raw):
     for name in SERVERS:
         base = srvs[name]
         base.stop()
-        # Redis persists with SAVE (RDB); Surge with SAVE if it has it,
-        # otherwise with its append-only file.
-        extra = ["--appendonly", "yes"] if name == "surge" else []
-        srv = Server(name, work, extra)
+        # Both persist with SAVE (Redis: RDB; Surge: its snapshot format).
+        srv = Server(name, work, [])
         srv.port = base.port
         srv.start()
         load_pipe(srv, path, k)
         how = "SAVE"
         sv = call(srv.port, "SAVE")
         if isinstance(sv, RespError):
-            how = "appendonly yes"
+            raise Fail("SAVE on %s: %s" % (name, sv))
         srv.stop()
         t0 = srv.start(keep_dir=True, wait=False)
         srv.wait_ready(600)
@@ -746,7 +781,7 @@ plot 'latency.dat' using 2:xtic(1) title 'redis 50%%' lc rgb '#f1948a', \
     return made, ("; ".join(errs) if errs else None)
 
 
-def report(meta, tp, lat, mem, st, raw, chart_rel, chart_dir, quick):
+def report(meta, tp, lat, mem, st, raw, chart_rel, chart_dir, quick, growth=None):
     out = []
     w = out.append
     targets = []   # (section, row, value, target, ok)
@@ -828,6 +863,26 @@ def report(meta, tp, lat, mem, st, raw, chart_rel, chart_dir, quick):
             s, r = lat["open"][(0.8, "surge")][p], lat["open"][(0.8, "redis")][p]
             targets.append(("latency @80%", p, safe_div(s, r), "<= 1 (surge <= redis)",
                             s <= r))
+    if growth is not None:
+        w("## Latency while the keyspace grows")
+        w("")
+        w("surge-bench open loop, 50 connections, pipeline 1, SET of new 16-byte values "
+          "`key:000000000000`, `key:000000000001`, ... (`--dist seq`) at %d/s from an "
+          "empty server to %d keys; latency from when each request was due (µs)."
+          % (growth["rate"], growth["keys"]))
+        w("")
+        w("| server | achieved rps | p50 | p90 | p99 | p99.9 | max |")
+        w("|---|---:|---:|---:|---:|---:|---:|")
+        for n in SERVERS:
+            j = growth["res"][n]
+            lt = j["latency_us"]
+            w("| %s | %.0f | %s | %s | %s | %s | %s |" % (
+                n, j["rps"], lt["p50"], lt["p90"], lt["p99"], lt["p99.9"], lt["max"]))
+        w("")
+        p999 = growth["res"]["surge"]["latency_us"]["p99.9"]
+        targets.append(("growth to %dM keys" % (growth["keys"] // 1000000) if growth["keys"]
+                        >= 1000000 else "growth to %d keys" % growth["keys"],
+                        "surge p99.9 (µs)", p999 / 10000.0, "<= 1 (10 ms)", p999 <= 10000))
     if mem is not None:
         w("## Memory per key / element")
         w("")
@@ -902,7 +957,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="smoke test, about 2 minutes")
     ap.add_argument("--rounds", type=int, default=None, help="default 2 (quick: 1)")
-    ap.add_argument("--only", default="throughput,latency,memory,startup",
+    ap.add_argument("--only", default="throughput,latency,growth,memory,startup",
                     help="comma-separated subset of sections")
     a = ap.parse_args()
     sections = set(a.only.split(","))
@@ -913,7 +968,7 @@ def main():
     for path, what in ((SURGE, "SURGE_SERVER"), (REDIS, "REDIS_SERVER")):
         if not os.access(path, os.X_OK):
             sys.exit("suite: %s '%s' not executable (build first, or set it)" % (what, path))
-    if "latency" in sections and not os.access(SURGE_BENCH, os.X_OK):
+    if sections & {"latency", "growth"} and not os.access(SURGE_BENCH, os.X_OK):
         sys.exit("suite: surge-bench '%s' not found (build first, or set SURGE_BENCH)"
                  % SURGE_BENCH)
     t_start = time.monotonic()
@@ -921,7 +976,7 @@ def main():
     date = datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S")
     srvs = {n: Server(n, work) for n in SERVERS}
     raw = []
-    tp = lat = mem = st = None
+    tp = lat = mem = st = growth = None
     ok = False
     try:
         for s in srvs.values():
@@ -945,6 +1000,8 @@ def main():
             tp = section_throughput(srvs, rounds, a.quick, work, raw)
         if "latency" in sections:
             lat = section_latency(srvs, rounds, a.quick, raw)
+        if "growth" in sections:
+            growth = section_growth(srvs, a.quick, raw)
         if "memory" in sections:
             mem = section_memory(srvs, a.quick, work, raw)
         if "startup" in sections:
@@ -967,7 +1024,7 @@ def main():
     os.makedirs(OUT_DIR, exist_ok=True)
     chart_name = "suite-%s" % date
     made = charts(tp, lat, os.path.join(OUT_DIR, chart_name))
-    text = report(meta, tp, lat, mem, st, raw, made, chart_name, a.quick)
+    text = report(meta, tp, lat, mem, st, raw, made, chart_name, a.quick, growth)
     path = os.path.join(OUT_DIR, "suite-%s.md" % date)
     with open(path, "w") as f:
         f.write(text)

@@ -4,7 +4,7 @@
  *
  *   surge-bench [-h host] [-p port] [-c conns] [-P pipeline] [-n requests |
  *               -d seconds] [--rate R] [-t get:90,set:10] [-r keyspace]
- *               [--dist uniform|zipf[:s]] [-s value-size] [--seed N]
+ *               [--dist uniform|zipf[:s]|seq] [-s value-size] [--seed N]
  *               [--output text|csv|json] [-q]
  *
  * Closed loop (default): every connection keeps `pipeline` requests in
@@ -61,10 +61,11 @@ typedef struct opts {
     uint64_t seed;
     const char *mix, *output;
     bool quiet;
+    bool seq; /* --dist seq */
 } opts;
 
-static opts O = {"127.0.0.1", 6379,   50, 1, 100000,          0,      0,
-                 0,           100000, 16, 1, "get:50,set:50", "text", false};
+static opts O = {"127.0.0.1",     6379,   50,    1,    100000, 0, 0, 0, 100000, 16, 1,
+                 "get:50,set:50", "text", false, false};
 static lg_keys keys;
 static lg_mix mix;
 static char *value;
@@ -91,7 +92,9 @@ static sstr *append_cmd(sstr *o, int argc, const char **argv, const size_t *lens
 
 static void queue_request(bconn *c, uint64_t due_us) {
     int cmd = lg_mix_pick(&mix, (uint32_t)(xrand() % mix.total));
-    uint64_t k = lg_keys_pick(&keys, (double)(xrand() >> 11) / (double)(1ULL << 53));
+    static uint64_t seq_next; /* --dist seq: every key once, in order */
+    uint64_t k = O.seq ? seq_next++ % O.keyspace
+                       : lg_keys_pick(&keys, (double)(xrand() >> 11) / (double)(1ULL << 53));
     char key[48], member[32];
     static const char *prefix[LG__COUNT] = {"key",  "key", "counter", "list",
                                             "hash", "set", "zset",    ""};
@@ -202,7 +205,7 @@ static void usage(void) {
             "usage: surge-bench [-h host] [-p port] [-c conns] [-P pipeline] [-n requests | -d "
             "seconds]\n"
             "                   [--rate R] [-t get:90,set:10] [-r keyspace] [--dist "
-            "uniform|zipf[:s]]\n"
+            "uniform|zipf[:s]|seq]\n"
             "                   [-s value-size] [--seed N] [--output text|csv|json] [-q]\n");
 }
 
@@ -289,6 +292,8 @@ int main(int argc, char **argv) {
                 O.zipf_s = optarg[4] == ':' ? atof(optarg + 5) : 0.99;
             else if (!strcmp(optarg, "uniform"))
                 O.zipf_s = 0;
+            else if (!strcmp(optarg, "seq"))
+                O.seq = true; /* key 0, 1, 2, ...: the keyspace grows steadily */
             else {
                 usage();
                 return 2;
