@@ -734,6 +734,7 @@ typedef struct load_ctx {
     int64_t now;
     uint64_t loaded, expired, bytes;
     const char *why;
+    bool merge; /* DEBUG RELOAD MERGE: a loaded key replaces one in memory */
 } load_ctx;
 
 static void load_progress(void *ctx, uint64_t bytes) {
@@ -760,23 +761,27 @@ static int load_record(void *ctx, const snap_record *r) {
         return 1;
     }
     kdb *db = ks_db(ks, r->db);
-    if (kdb_exists(db, r->key, r->klen)) {
-        kentry_free(e);
-        l->why = "a key appears twice";
-        return 1;
+    kref ref;
+    if (kdb_lookup_read(db, r->key, r->klen, &ref, LOOKUP_NOTOUCH | LOOKUP_NOSTATS)) {
+        if (!l->merge) {
+            kentry_free(e);
+            l->why = "a key appears twice";
+            return 1;
+        }
+        kdb_delete(&ref);
     }
     kdb_add(db, e);
     l->loaded++;
     return 0;
 }
 
-int snap_load_file(server *s, const char *path, snap_scan_result *r) {
+static int load_file(server *s, const char *path, snap_scan_result *r, bool merge) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         sg_log(SG_LOG_WARNING, "Can't open the snapshot %s: %s", path, strerror(errno));
         return -1;
     }
-    load_ctx l = {s, sg_mstime(), 0, 0, 0, NULL};
+    load_ctx l = {s, sg_mstime(), 0, 0, 0, NULL, merge};
     int rc = snap_scan_fd(fd, NULL, load_record, &l, load_progress, r);
     close(fd);
     if (rc != 0) {
@@ -792,6 +797,10 @@ int snap_load_file(server *s, const char *path, snap_scan_result *r) {
     S.last_load_loaded = l.loaded;
     S.last_load_expired = l.expired;
     return 0;
+}
+
+int snap_load_file(server *s, const char *path, snap_scan_result *r) {
+    return load_file(s, path, r, false);
 }
 
 /* ---- server hooks ---- */
@@ -948,6 +957,24 @@ sstr *snapshot_info(server *s, sstr *o) {
         S.last_bg_ok ? "ok" : "err", (long long)S.last_bg_time_s, (long long)cur,
         (unsigned long long)S.saves, (unsigned long long)S.last_load_expired,
         (unsigned long long)S.last_load_loaded, (unsigned long long)(S.w ? S.w->keys : 0));
+}
+
+/* DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save, empty the dataset, load
+ * the snapshot again (Redis's test and tooling aid). 0 or -1 with *err. */
+int snapshot_debug_reload(server *s, bool save, bool flush, bool merge, const char **err) {
+    if (S.w) snap_bg_finish_now(s); /* no save may run across the flush */
+    if (save && save_now(s) != 0) {
+        *err = "Error trying to save the RDB dump, check server logs.";
+        return -1;
+    }
+    if (flush)
+        for (int i = 0; i < ks_ndb(s->ks); i++) kdb_flush(ks_db(s->ks, i));
+    snap_scan_result r;
+    if (load_file(s, cfg.dbfilename, &r, merge) != 0) {
+        *err = "Error trying to load the RDB dump, check server logs.";
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- commands ---- */

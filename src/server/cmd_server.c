@@ -373,6 +373,30 @@ static void debug_object(client *c) {
                   (unsigned long long)(ks_idle_ms(c->srv->ks, e) / 1000));
 }
 
+static void debug_reload(client *c) {
+    bool save = true, flush = true, merge = false;
+    for (int i = 2; i < c->argc; i++) {
+        if (arg_is(c, i, "merge")) {
+            merge = true;
+        } else if (arg_is(c, i, "noflush")) {
+            flush = false;
+        } else if (arg_is(c, i, "nosave")) {
+            save = false;
+        } else {
+            reply_error(c, "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE "
+                           "options.");
+            return;
+        }
+    }
+    const char *err;
+    if (snapshot_debug_reload(c->srv, save, flush, merge, &err) != 0) {
+        reply_error(c, err);
+        return;
+    }
+    sg_log(SG_LOG_NOTICE, "DB reloaded by DEBUG RELOAD");
+    reply_ok(c);
+}
+
 static void debug_digest(client *c) {
     static const uint8_t dbkeys[3][16] = {
         {0x53, 0x75, 0x72, 0x67, 0x65, 0x44, 0x42, 0x69, 0x64, 0x78, 0x30, 0, 0, 0, 0, 1},
@@ -559,6 +583,7 @@ static const debug_sub debug_subs[] = {
     {"sleep", 3, 3, debug_sleep},
     {"object", 3, 3, debug_object},
     {"digest", 2, 2, debug_digest},
+    {"reload", 2, 5, debug_reload},
     {"digest-value", 2, -1, debug_digest_value},
     {"set-active-expire", 3, 3, debug_set_active_expire},
     {"populate", 3, 5, debug_populate},
@@ -583,6 +608,20 @@ static void debug_help(client *c) {
         "POPULATE <count> [<prefix>] [<size>]",
         "    Create <count> string keys named key:<num>. If <prefix> is specified then",
         "    it is used instead of the 'key' prefix.",
+        "RELOAD [option ...]",
+        "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
+        "    * MERGE: conflicting keys will be loaded from RDB.",
+        "    * NOFLUSH: the existing database will not be removed before load, but",
+        "      conflicting keys make the load stop with an error (keys loaded before",
+        "      the conflict stay).",
+        "    * NOSAVE: the database will be loaded from an existing RDB file.",
+        "    Examples:",
+        "    * DEBUG RELOAD: verify that the server is able to persist, flush and reload",
+        "      the database.",
+        "    * DEBUG RELOAD NOSAVE: replace the current database with the contents of an",
+        "      existing RDB file.",
+        "    * DEBUG RELOAD NOSAVE NOFLUSH MERGE: add the contents of an existing RDB",
+        "      file to the database.",
         "PROTOCOL <type>",
         "    Reply with a test value of the specified type. <type> can be: string,",
         "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",

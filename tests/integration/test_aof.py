@@ -633,3 +633,24 @@ def test_kill9_during_rewrite_loses_no_acknowledged_write(node):
     n.stop()
     r = n.start()
     assert digests(r) == before
+
+
+def test_debug_reload_round_trips_every_type(node):
+    """DEBUG RELOAD saves the snapshot, empties the dataset and loads it."""
+    n = node("--save", "")
+    r = n.start()
+    fill_all_types(r)
+    before = digests(r)
+    assert r.execute_command("DEBUG", "RELOAD") in (b"OK", True)
+    assert digests(r) == before
+    r.set("extra", "1")
+    assert r.execute_command("DEBUG", "RELOAD", "NOSAVE") in (b"OK", True)
+    assert r.exists("extra") == 0 and digests(r) == before
+    r.set("extra", "1")
+    r.set("str", "changed")
+    with pytest.raises(redis.ResponseError, match="Error trying to load"):
+        r.execute_command("DEBUG", "RELOAD", "NOSAVE", "NOFLUSH")
+    assert r.execute_command("DEBUG", "RELOAD", "NOSAVE", "NOFLUSH", "MERGE") in (b"OK", True)
+    assert r.get("extra") == b"1" and r.get("str") == b"hello world"
+    with pytest.raises(redis.ResponseError, match="only supports"):
+        r.execute_command("DEBUG", "RELOAD", "BOGUS")
