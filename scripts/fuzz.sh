@@ -22,7 +22,7 @@ root=$PWD
 FUZZ_SECONDS="${FUZZ_SECONDS:-10}"
 FUZZ_SAVE="${FUZZ_SAVE:-0}"
 FUZZ_JOBS="${FUZZ_JOBS:-1}"
-ALL_TARGETS="fuzz_resp fuzz_glob fuzz_numbers fuzz_config fuzz_getkeys fuzz_aof fuzz_acl fuzz_exec fuzz_restore"
+ALL_TARGETS="fuzz_resp fuzz_glob fuzz_numbers fuzz_config fuzz_getkeys fuzz_aof fuzz_acl fuzz_exec fuzz_restore fuzz_snapshot"
 targets="${*:-$ALL_TARGETS}"
 build="build-fuzz"
 
@@ -58,6 +58,7 @@ target_flags() {
     case "$1" in
         fuzz_glob) echo "-timeout=5 -max_len=8192" ;;
         fuzz_resp) echo "-timeout=5 -max_len=8192" ;;
+        fuzz_snapshot) echo "-timeout=5 -max_len=4096" ;;
         *) echo "-timeout=5" ;;
     esac
 }

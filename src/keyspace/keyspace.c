@@ -87,12 +87,26 @@ struct keyspace {
     void *guard_ctx;
 };
 
-/* Before any change to slot (SG_SLOTS: to every slot). */
-static inline void guard(keyspace *ks, unsigned slot) {
-    if (SG_UNLIKELY(ks->guard_fn != NULL)) {
-        if (slot == SG_SLOTS || (ks->guard_pending[slot / 64] >> (slot % 64)) & 1)
-            ks->guard_fn(ks->guard_ctx, slot);
+/* Before any change to a key of slot (ks_set_guard). */
+static inline bool guard_on(const keyspace *ks, unsigned slot) {
+    return SG_UNLIKELY(ks->guard_fn != NULL) && ((ks->guard_pending[slot / 64] >> (slot % 64)) & 1);
+}
+
+static inline void guard_key(kdb *db, unsigned slot, const char *key, size_t klen) {
+    if (guard_on(db->ks, slot)) db->ks->guard_fn(db->ks->guard_ctx, db, slot, key, klen);
+}
+
+static inline void guard_entry(kdb *db, unsigned slot, const kentry *e) {
+    if (guard_on(db->ks, slot)) {
+        size_t kl;
+        const char *k = kentry_key(e, &kl);
+        db->ks->guard_fn(db->ks->guard_ctx, db, slot, k, kl);
     }
+}
+
+/* Before a change to every key (flush, SWAPDB). */
+static inline void guard_all(keyspace *ks) {
+    if (SG_UNLIKELY(ks->guard_fn != NULL)) ks->guard_fn(ks->guard_ctx, NULL, SG_SLOTS, NULL, 0);
 }
 
 void ks_set_guard(keyspace *ks, const uint64_t *pending, ks_guard_fn *fn, void *ctx) {
@@ -500,6 +514,53 @@ static bool find_ref(kdb *db, const char *key, size_t klen, kref *ref) {
     return true;
 }
 
+/* Batch prefetch for pipelined commands: the lookup chain slots[] ->
+ * table header -> cell -> entry is four dependent loads, each a likely
+ * cache miss on a large keyspace. Walking n keys through it stage by stage
+ * (all slot pointers, then all headers, then all cells, then all entries)
+ * lets the misses of different keys overlap, so the lookups that follow
+ * hit the cache. Only hints: nothing is written, and a table in a resize
+ * is skipped. */
+void kdb_prefetch(kdb *db, const char *const *keys, const size_t *lens, int n) {
+    unsigned slot[KDB_PREFETCH_MAX];
+    uint64_t h[KDB_PREFETCH_MAX];
+    const uintptr_t *cell[KDB_PREFETCH_MAX];
+    if (n > KDB_PREFETCH_MAX) n = KDB_PREFETCH_MAX;
+    for (int i = 0; i < n; i++) {
+        slot[i] = sg_key_slot(keys[i], lens[i]);
+        __builtin_prefetch(&db->slots[slot[i]]);
+    }
+    for (int i = 0; i < n; i++) {
+        ktable *t = db->slots[slot[i]];
+        if (t) {
+            __builtin_prefetch(t);
+            __builtin_prefetch(&t->rehashidx);
+        }
+        h[i] = sg_hash(keys[i], lens[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        ktable *t = db->slots[slot[i]];
+        cell[i] = NULL;
+        if (!t || kt_resizing(t)) continue;
+        cell[i] = &t->cells[0][h[i] & t->mask[0]];
+        __builtin_prefetch(cell[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        if (!cell[i]) continue;
+        /* The first tag match within the cell's cache line. */
+        uintptr_t tag = hash_tag(h[i]);
+        const uintptr_t *c = cell[i], *end = (const uintptr_t *)(((uintptr_t)c | 63) + 1);
+        for (; c < end && *c != 0; c++) {
+            if ((*c & KT_TAGMASK) == tag && cell_live(*c)) {
+                const char *e = (const char *)cell_entry(*c);
+                __builtin_prefetch(e);
+                __builtin_prefetch(e + 47);
+                break;
+            }
+        }
+    }
+}
+
 static void expire_now(kref *ref) {
     kdb *db = ref->db;
     keyspace *ks = db->ks;
@@ -539,7 +600,7 @@ kentry *kdb_lookup_read(kdb *db, const char *key, size_t klen, kref *ref, int fl
 }
 
 kentry *kdb_lookup_write(kdb *db, const char *key, size_t klen, kref *ref) {
-    guard(db->ks, sg_key_slot(key, klen));
+    if (SG_UNLIKELY(db->ks->guard_fn != NULL)) guard_key(db, sg_key_slot(key, klen), key, klen);
     return lookup(db, key, klen, ref, 0);
 }
 
@@ -551,7 +612,7 @@ void kdb_add(kdb *db, kentry *e) {
     size_t kl;
     const char *k = kentry_key(e, &kl);
     unsigned slot = sg_key_slot(k, kl);
-    guard(db->ks, slot);
+    guard_key(db, slot, k, kl);
     ktable *t = db->slots[slot];
     if (!t) {
         t = db->slots[slot] = kt_new(KT_MIN_CAP);
@@ -569,7 +630,7 @@ void kdb_add(kdb *db, kentry *e) {
 }
 
 void kdb_replace(kref *ref, kentry *ne) {
-    guard(ref->db->ks, ref->slot);
+    guard_entry(ref->db, ref->slot, ne); /* same key; ref->e may be freed already */
     uintptr_t old = *ref->cell;
     bool had = (old & KT_TTL) != 0, has = kentry_has_ttl(ne);
     *ref->cell = (old & KT_TAGMASK) | (uintptr_t)ne | (has ? KT_TTL : 0);
@@ -582,7 +643,7 @@ void kdb_replace(kref *ref, kentry *ne) {
 }
 
 kentry *kdb_unlink(kref *ref) {
-    guard(ref->db->ks, ref->slot);
+    guard_entry(ref->db, ref->slot, ref->e);
     kdb *db = ref->db;
     kentry *e = ref->e;
     if (*ref->cell & KT_TTL) db->expires--;
@@ -599,7 +660,7 @@ void kdb_delete(kref *ref) {
 }
 
 void kdb_set_expire(kref *ref, int64_t when_ms) {
-    guard(ref->db->ks, ref->slot);
+    guard_entry(ref->db, ref->slot, ref->e);
     kentry *e = ref->e;
     if (kentry_has_ttl(e)) {
         kentry_set_expire_inplace(e, when_ms);
@@ -625,7 +686,7 @@ void kdb_persist(kref *ref) {
 /* ---- flushing ---- */
 
 void kdb_flush(kdb *db) {
-    guard(db->ks, SG_SLOTS);
+    guard_all(db->ks);
     for (unsigned s = bit_next(db->nonempty, 0); s < SG_SLOTS; s = bit_next(db->nonempty, s + 1)) {
         kt_free(db->ks, db->slots[s], true);
         db->slots[s] = NULL;
@@ -645,7 +706,7 @@ void kdb_flush(kdb *db) {
 
 void kdb_flush_async(kdb *db) {
     keyspace *ks = db->ks;
-    guard(ks, SG_SLOTS);
+    guard_all(ks);
     for (unsigned s = 0; s < SG_SLOTS; s++) {
         ktable *t = db->slots[s];
         if (!t) continue;
@@ -700,7 +761,7 @@ bool ks_background_step(keyspace *ks, uint64_t budget_us) {
 }
 
 void ks_swapdb(keyspace *ks, int a, int b) {
-    guard(ks, SG_SLOTS);
+    guard_all(ks);
     kdb *x = ks->dbs[a], *y = ks->dbs[b];
     ks->dbs[a] = y;
     ks->dbs[b] = x;

@@ -175,6 +175,9 @@ kentry *kdb_lookup_read(kdb *db, const char *key, size_t klen, kref *ref, int fl
 kentry *kdb_lookup_write(kdb *db, const char *key, size_t klen, kref *ref);
 /* True if the key exists (live), without touching it. */
 bool kdb_exists(kdb *db, const char *key, size_t klen);
+/* Prefetches the lookup chains of up to KDB_PREFETCH_MAX keys (hint only). */
+#define KDB_PREFETCH_MAX 16
+void kdb_prefetch(kdb *db, const char *const *keys, const size_t *lens, int n);
 /* Adds e; its key must not be present. */
 void kdb_add(kdb *db, kentry *e);
 /* Replaces ref's entry with ne (same key); the old entry is NOT freed. */
@@ -208,13 +211,14 @@ void kdb_foreach(kdb *db, kdb_visit_fn *fn, void *ctx);
  * callback must not modify the db. */
 void kdb_foreach_slot(kdb *db, unsigned slot, kdb_visit_fn *fn, void *ctx);
 
-/* Snapshot guard: while set, before any change to a key in slot s (add,
- * write lookup, replace, unlink, expire, eviction, TTL change) whose bit is
- * set in pending (SG_SLOTS bits), fn(ctx, s) runs; before a flush or a
- * SWAPDB, fn(ctx, SG_SLOTS) runs. fn writes the slot out (for every db) and
- * clears its bit, so a point-in-time image survives later writes. fn must
- * not change the keyspace. fn NULL: off. */
-typedef void ks_guard_fn(void *ctx, unsigned slot);
+/* Snapshot guard: while set, before any change to a key of a slot whose
+ * bit is set in pending (SG_SLOTS bits) — an add, a write lookup, a
+ * replace, an unlink, an expiry, an eviction, a TTL change — fn(ctx, db,
+ * slot, key, klen) runs; before a flush or a SWAPDB, fn(ctx, NULL,
+ * SG_SLOTS, NULL, 0). fn saves the key's current value (or the whole slot),
+ * so a point-in-time image survives later writes. fn must not change the
+ * keyspace. fn NULL: off. */
+typedef void ks_guard_fn(void *ctx, kdb *db, unsigned slot, const char *key, size_t klen);
 void ks_set_guard(keyspace *ks, const uint64_t *pending, ks_guard_fn *fn, void *ctx);
 
 /* SCAN: visits entries of a bounded number of table cells starting at

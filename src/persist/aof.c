@@ -132,6 +132,8 @@ typedef struct aof_state {
     uint64_t rw_start_us;
     char rw_base[512];
     uint64_t base_file_size, incr_size;
+    uint64_t synced_size;       /* incr_size as of the last successful fsync */
+    uint64_t bio_size;          /* incr_size handed to the background fsync */
     uint64_t rewrite_base_size; /* aof_base_size: total size after the last rewrite/load */
     bool unsynced;
     int64_t last_fsync_ms;
@@ -531,7 +533,12 @@ static int read_manifest(void) {
 }
 
 static int ensure_dir(void) {
-    if (mkdir(cfg.appenddirname, 0755) != 0 && errno != EEXIST) {
+    if (mkdir(cfg.appenddirname, 0755) == 0) {
+        if (fsync_dir(".") != 0) { /* make the new directory's entry durable */
+            sg_log(SG_LOG_WARNING, "Can't fsync the data directory: %s", strerror(errno));
+            return -1;
+        }
+    } else if (errno != EEXIST) {
         sg_log(SG_LOG_WARNING, "Can't create the AOF directory %s: %s", cfg.appenddirname,
                strerror(errno));
         return -1;
@@ -561,6 +568,10 @@ static void fail_always(const char *what, int e) {
            "Can't %s the append only file: %s (appendfsync always): exiting, since acknowledged "
            "writes could otherwise be lost",
            what, strerror(e));
+    /* What was written since the last good fsync was never acknowledged and
+     * may only be in the page cache (or lost there): cut it off, so the next
+     * server does not append after bytes a power cut would turn to zeros. */
+    if (A.fd >= 0 && ftruncate(A.fd, (off_t)A.synced_size) == 0) (void)fdatasync(A.fd);
     exit(1);
 }
 
@@ -678,6 +689,8 @@ static void bio_collect(void) {
     if (done && e) {
         A.unsynced = true;
         set_error("fsyncing", e);
+    } else if (done && A.bio_size > A.synced_size) {
+        A.synced_size = A.bio_size;
     }
 }
 
@@ -692,6 +705,7 @@ static int do_fsync(server *s) {
         return -1;
     }
     A.unsynced = false;
+    A.synced_size = A.incr_size;
     A.last_fsync_ms = s->cached_ms ? s->cached_ms : sg_mstime();
     return 0;
 }
@@ -771,7 +785,12 @@ void aof_cron(server *s) {
                     sg_log(SG_LOG_NOTICE, "AOF write error cleared: writes accepted again");
                     A.write_err = 0;
                     A.unsynced = false;
+                    A.synced_size = A.incr_size;
                     A.last_fsync_ms = s->cached_ms;
+                    /* Pages written before a failed fsync may never reach the
+                     * disk even though a later fsync succeeds (Linux marks them
+                     * clean): write the whole dataset again from memory. */
+                    A.rewrite_scheduled = true;
                 }
             }
         } else if (cfg.appendfsync == AOF_FSYNC_EVERYSEC) {
@@ -782,6 +801,7 @@ void aof_cron(server *s) {
                 } else if (write_buf() == 0) {
                     A.unsynced = false; /* bio_collect sets it back on failure */
                     A.last_fsync_ms = s->cached_ms;
+                    A.bio_size = A.incr_size;
                     if (!bio_fsync(A.fd)) {
                         A.unsynced = true;
                         do_fsync(s);
@@ -1081,6 +1101,12 @@ int aof_load_at_startup(server *s) {
     if (A.fd < 0) return -1;
     A.base_file_size = A.base_name[0] ? file_size(A.base_name) : 0;
     A.incr_size = file_size(A.incr_name);
+    /* What an earlier process wrote may still be only in the page cache. */
+    if (fdatasync(A.fd) != 0) {
+        sg_log(SG_LOG_WARNING, "Can't fsync the AOF file %s: %s", A.incr_name, strerror(errno));
+        return -1;
+    }
+    A.synced_size = A.incr_size;
     A.rewrite_base_size = A.base_file_size + A.hist_size + A.incr_size;
     A.enabled = true;
     A.last_fsync_ms = sg_mstime();
@@ -1218,7 +1244,7 @@ static int rewrite_start(server *s) {
     A.fd = nfd;
     A.seq = seq;
     snprintf(A.incr_name, sizeof(A.incr_name), "%s", incr);
-    A.incr_size = 0;
+    A.incr_size = A.synced_size = 0;
     A.log_db = -1;
     A.unsynced = false;
     A.rw_seq = seq;

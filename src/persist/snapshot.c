@@ -7,18 +7,21 @@
  * guard (ks_set_guard). Then:
  *   - each event-loop iteration writes pending slots, in order, for up to
  *     SLICE_US microseconds (the loop does not sleep while a save runs);
- *   - before anything changes a key in a pending slot (a command's write
+ *   - before anything changes a key of a pending slot (a command's write
  *     lookup, an add, a delete, an expiry, an eviction, a TTL change), the
- *     guard writes that slot first, for every database; and the dispatcher
- *     does the same for the slots of a write command's keys before it
- *     runs, which covers handlers that change a value in place;
+ *     guard writes that key's current value to the file first and remembers
+ *     the key, so the slot's walk skips it later; the dispatcher does the
+ *     same for the keys of a write command before it runs, which covers
+ *     handlers that change a value in place. A key created after the start
+ *     is remembered too (and so left out). Past TOUCH_MAX keys in one slot,
+ *     the guard writes the whole slot instead (bounded bookkeeping);
  *   - a flush or SWAPDB first writes every pending slot.
- * So every slot is written as it was when the save began: the image is the
- * dataset at that instant, like a fork's, but the only extra memory is one
- * block buffer (SNAP_BLOCK_SIZE raw + its compressed form), whatever the
- * dataset size or write rate. The costs move elsewhere: a write to a pending
- * slot waits while the slot (about 1/16384 of the data) is written, and a
- * slot holding one huge key is written in one go.
+ * So every key is written as it was when the save began: the image is the
+ * dataset at that instant, like a fork's, and the extra memory is one block
+ * buffer (SNAP_BLOCK_SIZE raw + its compressed form) plus at most 16 bytes
+ * per remembered key, whatever the dataset size or the write rate. A write
+ * pays for serializing the one key it changes (its first change only); a
+ * slot holding one huge key is still written in one go.
  *
  * Keys already expired when the save began are left out; keys that expire
  * later are written with their TTL and dropped when a load finds them
@@ -209,9 +212,57 @@ static void w_put(void *ctx, const void *p, size_t n) {
     }
 }
 
+/* Keys of a pending slot already taken care of by the guard: their value
+ * at the snapshot's instant was written ahead of the slot (or they did not
+ * exist then), so writing the slot skips them. A key is remembered by its
+ * database, length and 64-bit SipHash (keyed per process): a false match
+ * between two keys of one slot, which would drop a key from the image, has
+ * a chance of about 2^-54 per snapshot with TOUCH_MAX keys per slot. At
+ * most TOUCH_MAX keys per slot: past that the guard writes the whole slot,
+ * which bounds this memory to 16384 x TOUCH_MAX x 16 bytes (8 MB) whatever
+ * the write load or the key sizes. */
+#define TOUCH_MAX 32
+
+typedef struct touch_key {
+    uint64_t hash;
+    uint32_t klen;
+    int32_t db;
+} touch_key;
+
+typedef struct touched {
+    int n, cap;
+    touch_key k[];
+} touched;
+
+static touched *T[SG_SLOTS];
+
+static bool touched_has(const touched *t, int db, size_t klen, uint64_t h) {
+    for (int i = 0; t && i < t->n; i++)
+        if (t->k[i].hash == h && t->k[i].klen == klen && t->k[i].db == db) return true;
+    return false;
+}
+
+static void touched_add(unsigned slot, int db, size_t klen, uint64_t h) {
+    touched *t = T[slot];
+    if (!t || t->n == t->cap) {
+        int cap = t ? t->cap * 2 : 2;
+        t = sg_realloc(t, sizeof(touched) + sizeof(touch_key) * (size_t)cap);
+        if (!T[slot]) t->n = 0;
+        t->cap = cap;
+        T[slot] = t;
+    }
+    t->k[t->n++] = (touch_key){h, (uint32_t)klen, db};
+}
+
+static void touched_free(unsigned slot) {
+    sg_free(T[slot]);
+    T[slot] = NULL;
+}
+
 typedef struct visit_ctx {
     snap_writer *w;
     int db;
+    const touched *skip;
 } visit_ctx;
 
 static void write_entry(void *ctx, kentry *e) {
@@ -221,6 +272,7 @@ static void write_entry(void *ctx, kentry *e) {
     if (exp >= 0 && exp < w->start_ms) return; /* expired when the save began */
     size_t kl;
     const char *k = kentry_key(e, &kl);
+    if (v->skip && touched_has(v->skip, v->db, kl, sg_hash(k, kl))) return; /* done */
     uint8_t h[48];
     size_t n = 0;
     h[n++] = 'K';
@@ -243,9 +295,10 @@ static void write_entry(void *ctx, kentry *e) {
 static void write_slot(snap_writer *w, unsigned slot) {
     keyspace *ks = w->s->ks;
     for (int db = 0; db < ks_ndb(ks); db++) {
-        visit_ctx v = {w, db};
+        visit_ctx v = {w, db, T[slot]};
         kdb_foreach_slot(ks_db(ks, db), slot, write_entry, &v);
     }
+    touched_free(slot);
 }
 
 static int codec_from_config(void) {
@@ -365,23 +418,42 @@ static struct {
     bool scheduled;    /* BGSAVE SCHEDULE waiting */
 } S = {.last_bg_ok = true, .last_bg_time_s = -1};
 
-static void guard_fn(void *ctx, unsigned slot);
-
 static void bg_write_slot(unsigned slot) {
     S.pending[slot / 64] &= ~(1ull << (slot % 64));
     write_slot(S.w, slot);
 }
 
-static void guard_fn(void *ctx, unsigned slot) {
-    SG_UNUSED(ctx);
-    if (!S.w) return;
-    if (slot < SG_SLOTS) {
-        if ((S.pending[slot / 64] >> (slot % 64)) & 1) bg_write_slot(slot);
-        return;
-    }
+static void write_all_pending(void) {
     for (unsigned i = S.next; i < SG_SLOTS; i++)
         if ((S.pending[i / 64] >> (i % 64)) & 1) bg_write_slot(i);
     S.next = SG_SLOTS;
+}
+
+/* Before a change to key in db (slot pending): its current value goes to
+ * the file now, and the slot's walk will skip it. */
+static void guard_fn(void *ctx, kdb *db, unsigned slot, const char *key, size_t klen) {
+    SG_UNUSED(ctx);
+    if (!S.w) return;
+    if (slot >= SG_SLOTS) {
+        write_all_pending();
+        return;
+    }
+    if (!((S.pending[slot / 64] >> (slot % 64)) & 1)) return;
+    int dbid = kdb_id(db);
+    touched *t = T[slot];
+    uint64_t h = sg_hash(key, klen);
+    if (touched_has(t, dbid, klen, h)) return;
+    if (t && t->n == TOUCH_MAX) { /* a busy slot: write all of it now */
+        bg_write_slot(slot);
+        return;
+    }
+    kentry *e = kdb_lookup_read(
+        db, key, klen, NULL, LOOKUP_NOTOUCH | LOOKUP_NOSTATS | LOOKUP_NOEXPIRE | LOOKUP_NONOTIFY);
+    if (e) {
+        visit_ctx v = {S.w, dbid, NULL};
+        write_entry(&v, e);
+    }
+    touched_add(slot, dbid, klen, h);
 }
 
 bool snap_bg_running(void) {
@@ -413,6 +485,7 @@ void snap_bg_abort(server *s) {
     ks_set_guard(s->ks, NULL, NULL, NULL);
     S.w = NULL;
     writer_abort(w);
+    for (unsigned i = 0; i < SG_SLOTS; i++) touched_free(i);
     if (S.done) S.done(s, S.done_ctx, false);
     S.done = NULL;
 }
@@ -435,6 +508,7 @@ static void bg_step(server *s, uint64_t budget_us) {
     if (w->err) {
         sg_log(SG_LOG_WARNING, "Background saving error: %s", strerror(w->err));
         writer_abort(w);
+        for (unsigned i = 0; i < SG_SLOTS; i++) touched_free(i);
         ok = false;
     } else {
         ok = writer_finish(w) == 0;
@@ -833,16 +907,17 @@ int snapshot_load_at_startup(server *s) {
 
 void snapshot_before_write(client *c, const cmd_def *d) {
     if (!S.w || !(d->flags & CF_WRITE)) return;
-    int pos[64];
-    int n = cmd_get_keys(d, c->argc, (const char *const *)c->argv, c->argvlen, pos, NULL, 64);
-    if (n < 0 || n > 64) { /* more keys than we look at: write every slot now */
-        guard_fn(NULL, SG_SLOTS);
-        return;
+    int stack[16];
+    int *pos = c->argc <= 16 ? stack : sg_malloc(sizeof(int) * (size_t)c->argc);
+    int n = cmd_get_keys(d, c->argc, (const char *const *)c->argv, c->argvlen, pos, NULL,
+                         c->argc > 16 ? c->argc : 16);
+    /* n < 0: argv does not fit the command (it will be refused unrun). */
+    for (int i = 0; i < n && S.w; i++) {
+        const char *k = c->argv[pos[i]];
+        size_t kl = c->argvlen[pos[i]];
+        guard_fn(NULL, c->db, sg_key_slot(k, kl), k, kl);
     }
-    for (int i = 0; i < n; i++) {
-        unsigned slot = sg_key_slot(c->argv[pos[i]], c->argvlen[pos[i]]);
-        if ((S.pending[slot / 64] >> (slot % 64)) & 1) bg_write_slot(slot);
-    }
+    if (pos != stack) sg_free(pos);
 }
 
 static void bgsave_done(server *s, void *ctx, bool ok) {
@@ -957,6 +1032,22 @@ sstr *snapshot_info(server *s, sstr *o) {
         S.last_bg_ok ? "ok" : "err", (long long)S.last_bg_time_s, (long long)cur,
         (unsigned long long)S.saves, (unsigned long long)S.last_load_expired,
         (unsigned long long)S.last_load_loaded, (unsigned long long)(S.w ? S.w->keys : 0));
+}
+
+/* FLUSHALL with save points: the empty dataset is saved at once (as Redis
+ * does), so the flushed keys do not come back after a crash. A background
+ * save of the pre-flush data is abandoned first: it would land later and
+ * bring them back. */
+void snapshot_after_flushall(server *s) {
+    if (cfg.nsave_params == 0 || server_is_loading()) return;
+    if (S.w && S.done == bgsave_done) {
+        sg_log(SG_LOG_NOTICE, "FLUSHALL: abandoning the background save in progress");
+        snap_bg_abort(s);
+    }
+    /* As Redis: the changes (the flush itself) still count as unsaved. */
+    uint64_t at_save = S.dirty_at_save;
+    if (save_now(s) != 0) return; /* logged */
+    S.dirty_at_save = at_save;
 }
 
 /* DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save, empty the dataset, load

@@ -376,6 +376,7 @@ void snapshot_before_sleep(server *s);                   /* a slice of a backgro
 void snapshot_cron(server *s);                           /* the save schedule */
 int snapshot_shutdown(server *s, bool nosave, bool save); /* 0, or -1: don't exit */
 sstr *snapshot_info(server *s, sstr *o);                  /* INFO persistence: rdb_* */
+void snapshot_after_flushall(server *s); /* with save points: save the empty dataset */
 int snapshot_debug_reload(server *s, bool save, bool flush, bool merge, const char **err);
 /* NULL, or the -MISCONF text while the last background save failed. */
 const char *snapshot_refuse_writes(void);

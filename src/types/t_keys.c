@@ -633,6 +633,7 @@ void flushall_command(client *c) {
     }
     server_dirty(c->srv, (long long)n + 1); /* Redis adds one for FLUSHALL itself */
     tracking_db_flushed(c->srv, -1);
+    snapshot_after_flushall(c->srv);
     reply_ok(c);
 }
 
