@@ -40,6 +40,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <lz4.h>
 #include <stdio.h>
 #include <string.h>
@@ -94,7 +95,35 @@ static int varint_get(const uint8_t *p, size_t n, size_t *pos, uint64_t *v) {
     return -1;
 }
 
-/* ---- writer ---- */
+/* ---- writer ----
+ *
+ * The writer's buffers and the touched-key sets are not data: like Redis's
+ * fork (whose copy-on-write pages are not in used_memory) they stay out of
+ * the accounted memory, so a save never makes maxmemory evict keys or
+ * refuse writes. They are bounded (a few block buffers, at most 8 MB of
+ * touched keys). */
+
+static void *x_malloc(size_t n) {
+    void *p = malloc(n);
+    if (!p) sg_panic("out of memory allocating %zu bytes for a snapshot", n);
+    return p;
+}
+
+static void *x_calloc(size_t n) {
+    void *p = calloc(1, n);
+    if (!p) sg_panic("out of memory allocating %zu bytes for a snapshot", n);
+    return p;
+}
+
+static void *x_realloc(void *o, size_t n) {
+    void *p = realloc(o, n);
+    if (!p) sg_panic("out of memory allocating %zu bytes for a snapshot", n);
+    return p;
+}
+
+static void x_free(void *p) {
+    free(p);
+}
 
 typedef struct snap_writer {
     server *s;
@@ -246,7 +275,7 @@ static void touched_add(unsigned slot, int db, size_t klen, uint64_t h) {
     touched *t = T[slot];
     if (!t || t->n == t->cap) {
         int cap = t ? t->cap * 2 : 2;
-        t = sg_realloc(t, sizeof(touched) + sizeof(touch_key) * (size_t)cap);
+        t = x_realloc(t, sizeof(touched) + sizeof(touch_key) * (size_t)cap);
         if (!T[slot]) t->n = 0;
         t->cap = cap;
         T[slot] = t;
@@ -255,7 +284,7 @@ static void touched_add(unsigned slot, int db, size_t klen, uint64_t h) {
 }
 
 static void touched_free(unsigned slot) {
-    sg_free(T[slot]);
+    x_free(T[slot]);
     T[slot] = NULL;
 }
 
@@ -307,7 +336,7 @@ static int codec_from_config(void) {
 }
 
 static snap_writer *writer_open(server *s, const char *path) {
-    snap_writer *w = sg_calloc(sizeof(*w));
+    snap_writer *w = x_calloc(sizeof(*w));
     w->s = s;
     snprintf(w->path, sizeof(w->path), "%s", path);
     snprintf(w->tmp, sizeof(w->tmp), "%s.tmp", path);
@@ -316,19 +345,19 @@ static snap_writer *writer_open(server *s, const char *path) {
         int e = errno;
         sg_log(SG_LOG_WARNING, "Failed opening the snapshot file %s for saving: %s", w->tmp,
                strerror(e));
-        sg_free(w);
+        x_free(w);
         errno = e;
         return NULL;
     }
-    w->raw = sg_malloc(SNAP_BLOCK_SIZE);
+    w->raw = x_malloc(SNAP_BLOCK_SIZE);
     size_t lz = (size_t)LZ4_compressBound((int)SNAP_BLOCK_SIZE);
     size_t zs = ZSTD_compressBound(SNAP_BLOCK_SIZE);
     w->ccap = lz > zs ? lz : zs;
-    w->cbuf = sg_malloc(w->ccap);
+    w->cbuf = x_malloc(w->ccap);
     w->codec = codec_from_config();
     if (w->codec == SNAP_CODEC_ZSTD) w->zc = ZSTD_createCCtx();
     w->key = crypt_current();
-    if (w->key) w->ebuf = sg_malloc(w->ccap + CRYPT_OVERHEAD);
+    if (w->key) w->ebuf = x_malloc(w->ccap + CRYPT_OVERHEAD);
     w->start_ms = sg_mstime();
     uint8_t hdr[SNAP_HDR_LEN];
     memset(hdr, 0, sizeof(hdr));
@@ -345,10 +374,10 @@ static snap_writer *writer_open(server *s, const char *path) {
 static void writer_free(snap_writer *w) {
     if (w->fd >= 0) close(w->fd);
     if (w->zc) ZSTD_freeCCtx(w->zc);
-    sg_free(w->raw);
-    sg_free(w->cbuf);
-    sg_free(w->ebuf);
-    sg_free(w);
+    x_free(w->raw);
+    x_free(w->cbuf);
+    x_free(w->ebuf);
+    x_free(w);
 }
 
 static int fsync_dir_of(const char *path) {
@@ -538,6 +567,7 @@ typedef struct pend {
 } pend;
 
 static void pend_add(pend *b, const uint8_t *p, size_t n) {
+    if (n == 0) return;
     if (b->pos && b->pos == b->len) b->pos = b->len = 0;
     if (b->len + n > b->cap) {
         if (b->pos) { /* compact first */
