@@ -3,7 +3,8 @@
  * commands and configuration, and every other module may use it.
  *
  *   - accounted allocation (sg_malloc & co): every byte the server holds is
- *     counted through malloc_usable_size(), so used_memory is exact;
+ *     counted by its block's usable size, so used_memory is exact; small
+ *     blocks come from a header-less slab (alloc.c), the rest from malloc;
  *     allocation failure aborts with a message (a server cannot go on
  *     without memory; library code that must survive failure uses the
  *     plain allocator and returns errors);
@@ -43,7 +44,9 @@ __attribute__((noreturn, format(printf, 1, 2))) void sg_panic(const char *fmt, .
 
 /* ---- accounted allocation ------------------------------------------------
  * Never return NULL: on failure they log and abort. sg_free(NULL) is a no-op.
- * sg_used_memory() is the sum of malloc_usable_size() of live blocks. */
+ * Blocks are 16-byte aligned. sg_used_memory() is the sum of sg_alloc_size()
+ * of live blocks. Not thread-safe: only one thread may allocate and free
+ * (the server's main thread; helper threads must not call these). */
 void *sg_malloc(size_t n);
 void *sg_calloc(size_t n);
 void *sg_realloc(void *p, size_t n);

@@ -4,10 +4,17 @@
  */
 #include "dict.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #define D_PTRMASK ((uintptr_t)0x0000FFFFFFFFFFFFULL)
 #define D_MIN_CAP 8
+#define D_KEY_OFF offsetof(dict_entry, key)
+
+/* Bytes an entry uses: header, member and (DICT_VAL_STR) value. */
+static inline size_t entry_len(const dict *d, const dict_entry *e) {
+    return D_KEY_OFF + e->klen + (d->valkind == DICT_VAL_STR ? (size_t)e->v.vlen : 0);
+}
 
 static inline dict_entry *cell_entry(uintptr_t c) {
     return (dict_entry *)(c & D_PTRMASK);
@@ -32,15 +39,10 @@ dict *dict_new(int valkind) {
     return d;
 }
 
-static void entry_free(const dict *d, dict_entry *e) {
-    if (d->valkind == DICT_VAL_SSTR) sstr_free(e->v.s);
-    sg_free(e);
-}
-
 void dict_free(dict *d) {
     if (!d) return;
     for (uint64_t i = 0; i <= d->mask; i++)
-        if (d->cells[i]) entry_free(d, cell_entry(d->cells[i]));
+        if (d->cells[i]) sg_free(cell_entry(d->cells[i]));
     sg_free(d->cells);
     sg_free(d);
 }
@@ -76,8 +78,7 @@ dict *dict_dup(const dict *d) {
         uintptr_t c = d->cells[i];
         if (!c) continue;
         dict_entry *e = cell_entry(c);
-        dict_entry *ne = sg_memdup(e, sizeof(dict_entry) + e->klen);
-        if (d->valkind == DICT_VAL_SSTR && e->v.s) ne->v.s = sstr_new(e->v.s->buf, e->v.s->len);
+        dict_entry *ne = sg_memdup(e, entry_len(d, e));
         n->cells[i] = (c & ~D_PTRMASK) | (uintptr_t)ne;
     }
     return n;
@@ -111,7 +112,7 @@ dict_entry *dict_add(dict *d, const char *k, size_t n, bool *created) {
     }
     if ((d->used + 1) * 4 > (d->mask + 1) * 3) resize(d, (d->mask + 1) * 2);
     sg_assert(n < UINT32_MAX);
-    dict_entry *e = sg_malloc(sizeof(dict_entry) + n);
+    dict_entry *e = sg_malloc(D_KEY_OFF + n);
     memset(&e->v, 0, sizeof(e->v));
     e->klen = (uint32_t)n;
     memcpy(e->key, k, n);
@@ -124,7 +125,7 @@ dict_entry *dict_add(dict *d, const char *k, size_t n, bool *created) {
 bool dict_delete(dict *d, const char *k, size_t n) {
     uintptr_t *c = find_cell(d, k, n, sg_hash(k, n));
     if (!c) return false;
-    entry_free(d, cell_entry(*c));
+    sg_free(cell_entry(*c));
     uint64_t hole = (uint64_t)(c - d->cells), mask = d->mask;
     uint64_t q = (hole + 1) & mask;
     while (d->cells[q]) {
@@ -145,9 +146,37 @@ bool dict_delete(dict *d, const char *k, size_t n) {
     return true;
 }
 
-void dict_set_str(dict_entry *e, const char *v, size_t n) {
-    sstr_free(e->v.s);
-    e->v.s = sstr_new(v, n);
+dict_entry *dict_set_str(dict *d, const char *k, size_t n, const char *v, size_t vn,
+                         bool *created) {
+    sg_assert(d->valkind == DICT_VAL_STR);
+    uint64_t h = sg_hash(k, n);
+    uintptr_t *c = find_cell(d, k, n, h);
+    size_t need = D_KEY_OFF + n + vn;
+    dict_entry *e;
+    if (c) {
+        e = cell_entry(*c);
+        size_t have = sg_alloc_size(e);
+        /* Reallocate when the value does not fit, or when a much shorter
+         * one would leave a block of another size class mostly unused. */
+        if (need > have || need + 32 <= have) {
+            e = sg_realloc(e, need);
+            *c = (*c & ~D_PTRMASK) | (uintptr_t)e;
+            sg_assert(((uintptr_t)e & ~D_PTRMASK) == 0);
+        }
+        if (created) *created = false;
+    } else {
+        if ((d->used + 1) * 4 > (d->mask + 1) * 3) resize(d, (d->mask + 1) * 2);
+        sg_assert(n < UINT32_MAX);
+        e = sg_malloc(need);
+        e->klen = (uint32_t)n;
+        memcpy(e->key, k, n);
+        place(d, make_cell(e, h), h);
+        d->used++;
+        if (created) *created = true;
+    }
+    e->v.vlen = vn;
+    if (vn) memcpy(e->key + n, v, vn);
+    return e;
 }
 
 dict_entry *dict_next(const dict *d, uint64_t *pos) {
@@ -198,9 +227,7 @@ size_t dict_mem(const dict *d) {
     for (uint64_t i = 0; i <= d->mask; i++) {
         uintptr_t c = d->cells[i];
         if (!c) continue;
-        dict_entry *e = cell_entry(c);
-        n += sg_alloc_size(e);
-        if (d->valkind == DICT_VAL_SSTR && e->v.s) n += sg_alloc_size(e->v.s);
+        n += sg_alloc_size(cell_entry(c));
     }
     return n;
 }
@@ -213,6 +240,7 @@ bool dict_check(const dict *d) {
         n++;
         dict_entry *e = cell_entry(c);
         if (find_cell(d, e->key, e->klen, sg_hash(e->key, e->klen)) != &d->cells[i]) return false;
+        if (entry_len(d, e) > sg_alloc_size(e)) return false;
     }
     return n == d->used;
 }

@@ -9,8 +9,18 @@
  * tables up to 65536 cells. Deletion shifts followers back (no tombstones).
  * Resizing is done at once (grow at 3/4, shrink under 1/8).
  *
- * An entry is one allocation: the value (a string, a score or nothing),
- * the member's length and bytes.
+ * An entry is one allocation: the value word, the member's length and
+ * bytes, and, in DICT_VAL_STR dicts, the value's bytes right after the
+ * member's (so a hash field costs one allocation, not two):
+ *
+ *   +-------------------------------+-----------+--------+-----------+
+ *   | v: score / pointer / vlen (8) | klen (4)  | member | [value]   |
+ *   +-------------------------------+-----------+--------+-----------+
+ *
+ * A DICT_VAL_STR entry is reallocated when its value no longer fits (or
+ * leaves much of the block unused), so the entry's address changes on
+ * dict_set_str; the other kinds' entries never move while they live (the
+ * sorted set's skiplist points at them).
  */
 #ifndef SURGE_DICT_H
 #define SURGE_DICT_H
@@ -21,11 +31,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { DICT_VAL_NONE, DICT_VAL_SSTR, DICT_VAL_DOUBLE };
+enum { DICT_VAL_NONE, DICT_VAL_STR, DICT_VAL_DOUBLE };
 
 typedef struct dict_entry {
     union {
-        sstr *s;
+        uint64_t vlen; /* DICT_VAL_STR: length of the value after the key */
         double d;
         void *p; /* DICT_VAL_NONE dicts may hang their own pointer here */
     } v;
@@ -51,8 +61,15 @@ dict_entry *dict_find(const dict *d, const char *k, size_t n);
  * says which. */
 dict_entry *dict_add(dict *d, const char *k, size_t n, bool *created);
 bool dict_delete(dict *d, const char *k, size_t n);
-/* Sets a string value, freeing the previous one. */
-void dict_set_str(dict_entry *e, const char *v, size_t n);
+/* DICT_VAL_STR only: sets member k's value to a copy of v, adding the
+ * member when absent (*created, if not NULL, says which). Returns the
+ * entry, which may have moved: entry pointers taken before are stale. */
+dict_entry *dict_set_str(dict *d, const char *k, size_t n, const char *v, size_t vn, bool *created);
+/* The value of a DICT_VAL_STR entry (empty until dict_set_str). */
+static inline const char *dict_entry_str(const dict_entry *e, size_t *len) {
+    *len = (size_t)e->v.vlen;
+    return e->key + e->klen;
+}
 /* Iteration over all entries: pos starts at 0; returns NULL at the end.
  * The dict must not change during iteration. */
 dict_entry *dict_next(const dict *d, uint64_t *pos);

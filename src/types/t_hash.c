@@ -12,7 +12,8 @@
  *                   | hdr | field0 | value0 | field1 | value1 | ... |
  *                   +-----+--------+--------+--------+--------+-----+
  *
- *   ENC_HASHTABLE a dict with DICT_VAL_SSTR values.
+ *   ENC_HASHTABLE a dict with DICT_VAL_STR values (each field and its value
+ *                 in one dict entry).
  *
  * A new hash starts packed. It becomes a hashtable, for good, when it would
  * hold more than hash-max-listpack-entries fields, or when a field or value
@@ -65,15 +66,14 @@ static uint64_t hash_len(const kentry *e) {
 static void hash_convert(kentry *e) {
     if (kentry_enc(e) != ENC_LISTPACK) return;
     pack *p = kentry_ptr(e);
-    dict *d = dict_new(DICT_VAL_SSTR);
+    dict *d = dict_new(DICT_VAL_STR);
     for (size_t off = pack_first(p); off != PACK_END;) {
         size_t fl, vl, voff = pack_next(p, off);
         const char *f = pack_get(p, off, &fl);
         const char *v = pack_get(p, voff, &vl);
         bool created;
-        dict_entry *de = dict_add(d, f, fl, &created);
+        dict_set_str(d, f, fl, v, vl, &created);
         sg_assert(created);
-        dict_set_str(de, v, vl);
         off = pack_next(p, voff);
     }
     pack_free(p);
@@ -109,8 +109,7 @@ static bool hash_get(const kentry *e, const char *f, size_t fl, const char **v, 
     }
     dict_entry *de = dict_find(kentry_ptr(e), f, fl);
     if (!de) return false;
-    *v = de->v.s->buf;
-    *vl = de->v.s->len;
+    *v = dict_entry_str(de, vl);
     return true;
 }
 
@@ -142,8 +141,7 @@ static bool hash_set(kentry *e, const char *f, size_t fl, const char *v, size_t 
         return update;
     }
     bool created;
-    dict_entry *de = dict_add(kentry_ptr(e), f, fl, &created);
-    dict_set_str(de, v, vl);
+    dict_set_str(kentry_ptr(e), f, fl, v, vl, &created);
     return !created;
 }
 
@@ -190,8 +188,7 @@ static bool hash_iter_next(hash_iter *it) {
     if (!de) return false;
     it->f = de->key;
     it->fl = de->klen;
-    it->v = de->v.s->buf;
-    it->vl = de->v.s->len;
+    it->v = dict_entry_str(de, &it->vl);
     return true;
 }
 
@@ -235,8 +232,11 @@ static void hash_digest(const void *ptr, int enc, uint8_t out[20]) {
         return;
     }
     uint64_t pos = 0;
-    for (dict_entry *de; (de = dict_next(ptr, &pos));)
-        hash_digest_pair(out, de->key, de->klen, de->v.s->buf, de->v.s->len);
+    for (dict_entry *de; (de = dict_next(ptr, &pos));) {
+        size_t vl;
+        const char *v = dict_entry_str(de, &vl);
+        hash_digest_pair(out, de->key, de->klen, v, vl);
+    }
 }
 
 static const ks_type_ops hash_ops = {
@@ -514,7 +514,9 @@ static void reply_pair(client *c, bool withvalues, const char *f, size_t fl, con
 }
 
 static void reply_pair_dict(client *c, bool withvalues, const dict_entry *de) {
-    reply_pair(c, withvalues, de->key, de->klen, de->v.s->buf, de->v.s->len);
+    size_t vl;
+    const char *v = dict_entry_str(de, &vl);
+    reply_pair(c, withvalues, de->key, de->klen, v, vl);
 }
 
 static void reply_pair_pack(client *c, bool withvalues, const pack *p, size_t off) {
@@ -685,7 +687,9 @@ static void scan_add(scan_collector *sc, const char *f, size_t fl, const char *v
 }
 
 static void scan_visit(void *ctx, dict_entry *de) {
-    scan_add(ctx, de->key, de->klen, de->v.s->buf, de->v.s->len);
+    size_t vl;
+    const char *v = dict_entry_str(de, &vl);
+    scan_add(ctx, de->key, de->klen, v, vl);
 }
 
 /* HSCAN key cursor [MATCH pattern] [COUNT count]. A packed hash is returned
@@ -762,8 +766,11 @@ void hash_type_walk(const void *ptr, int enc, persist_elem_fn *fn, void *ctx) {
         return;
     }
     uint64_t pos = 0;
-    for (dict_entry *de; (de = dict_next(ptr, &pos));)
-        fn(ctx, de->key, de->klen, de->v.s->buf, de->v.s->len, 0);
+    for (dict_entry *de; (de = dict_next(ptr, &pos));) {
+        size_t vl;
+        const char *v = dict_entry_str(de, &vl);
+        fn(ctx, de->key, de->klen, v, vl, 0);
+    }
 }
 
 void *hash_type_build(const persist_elem *v, size_t n, int *enc) {
@@ -787,15 +794,14 @@ void *hash_type_build(const persist_elem *v, size_t n, int *enc) {
         *enc = ENC_LISTPACK;
         return p;
     }
-    dict *d = dict_new(DICT_VAL_SSTR);
+    dict *d = dict_new(DICT_VAL_STR);
     for (size_t i = 0; i < n; i++) {
         bool created;
-        dict_entry *de = dict_add(d, v[i].a, v[i].al, &created);
+        dict_set_str(d, v[i].a, v[i].al, v[i].b, v[i].bl, &created);
         if (!created) {
             dict_free(d);
             return NULL;
         }
-        dict_set_str(de, v[i].b, v[i].bl);
     }
     *enc = ENC_HASHTABLE;
     return d;
