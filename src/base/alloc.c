@@ -11,10 +11,12 @@
  * ones from libc malloc. glibc puts an 8-byte size word before every chunk
  * and rounds chunks to 16 bytes, so a block of 16k-7 .. 16k+8 bytes costs
  * 16(k+1): a 27-byte key entry takes 48 bytes, a 39-byte one too. The slab
- * has no per-block header: blocks of one size class (every multiple of 16
+ * has no per-block header: blocks of one size class (every multiple of 8
  * up to SLAB_MAX) are cut from 64 KiB pages, and a block's class is found
- * from its page, so a 27-byte entry takes 32 bytes. Blocks stay 16-byte
- * aligned (the keyspace tags the low 4 bits of entry addresses).
+ * from its page, so a 27-byte entry takes 32 bytes. sg_malloc uses the
+ * classes that are multiples of 16, so its blocks stay 16-byte aligned;
+ * sg_malloc_align8 (key entries, whose addresses the keyspace tags in their
+ * low 3 bits) also uses the others, so a 39-byte entry takes 40 bytes.
  *
  *   region (reserved once, PROT_NONE; made writable a chunk at a time)
  *   +--------------------+--------------------+-----+----------------...
@@ -68,7 +70,7 @@ static size_t used_memory;
 #endif
 
 #define SLAB_MAX       256                 /* largest slab block */
-#define SLAB_NCLASS    (SLAB_MAX / 16 + 1) /* class c: blocks of 16c bytes */
+#define SLAB_NCLASS    (SLAB_MAX / 8 + 1)  /* class c: blocks of 8c bytes */
 #define SLAB_PAGE      ((size_t)64 << 10)  /* page size and alignment */
 #define SLAB_GROW      ((size_t)2 << 20)   /* made writable at a time */
 #define SLAB_DIRTY_MAX 32                  /* empty pages kept resident */
@@ -122,7 +124,7 @@ static inline spage *page_of(const void *p) {
 }
 
 static inline size_t class_size(unsigned cls) {
-    return (size_t)cls * 16;
+    return (size_t)cls * 8;
 }
 
 static inline bool page_full(const spage *pg) {
@@ -171,9 +173,12 @@ static spage *page_new(unsigned cls) {
     return pg;
 }
 
-static void *slab_alloc(size_t n) {
-    unsigned cls = (unsigned)((n + 15) >> 4);
-    if (!cls) cls = 1;
+/* align8: the block may be only 8-byte aligned (odd classes); otherwise
+ * the class is even, so blocks stay 16-byte aligned (pages and their
+ * 32-byte headers are). */
+static void *slab_alloc_cls(size_t n, bool align8) {
+    unsigned cls = align8 ? (unsigned)((n + 7) >> 3) : (unsigned)((n + 15) >> 4) * 2;
+    if (!cls) cls = 2;
     spage *pg = slab.avail[cls];
     if (SG_UNLIKELY(!pg) && !(pg = page_new(cls))) return NULL;
     void *p = pg->free;
@@ -186,6 +191,10 @@ static void *slab_alloc(size_t n) {
     pg->used++;
     if (page_full(pg)) list_unlink(&slab.avail[cls], pg);
     return p;
+}
+
+static inline void *slab_alloc(size_t n) {
+    return slab_alloc_cls(n, false);
 }
 
 static void slab_free(void *p) {
@@ -247,6 +256,15 @@ static void oom(size_t n) {
 
 void *sg_malloc(size_t n) {
     void *p = raw_alloc(n);
+    if (SG_UNLIKELY(!p)) oom(n);
+    used_memory += usable(p);
+    return p;
+}
+
+void *sg_malloc_align8(size_t n) {
+    void *p = NULL;
+    if (n <= slab_max && slab.base) p = slab_alloc_cls(n, true);
+    if (!p) p = malloc(n ? n : 1);
     if (SG_UNLIKELY(!p)) oom(n);
     used_memory += usable(p);
     return p;

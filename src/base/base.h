@@ -49,6 +49,9 @@ __attribute__((noreturn, format(printf, 1, 2))) void sg_panic(const char *fmt, .
  * (the server's main thread; helper threads must not call these). */
 void *sg_malloc(size_t n);
 void *sg_calloc(size_t n);
+/* As sg_malloc, but the block may be only 8-byte aligned (and so rounded to
+ * 8 bytes instead of 16): for objects that need no more (key entries). */
+void *sg_malloc_align8(size_t n);
 void *sg_realloc(void *p, size_t n);
 void sg_free(void *p);
 char *sg_strdup(const char *s);

@@ -9,8 +9,9 @@
  *   ...    key length (LEB128 varint), key bytes
  *   ...    value: inline (varint length + bytes) or an unaligned pointer
  *
- * Entries are allocated with sg_malloc, so they are 16-byte aligned: the
- * table uses the low 4 bits of their addresses as tags (keyspace.c).
+ * Entries are allocated with sg_malloc_align8: 8-byte aligned and rounded
+ * to 8 bytes (a 39-byte entry takes 40), and the table uses the low 3 bits
+ * of their addresses as tags (keyspace.c).
  */
 #include "ks_internal.h"
 
@@ -94,8 +95,8 @@ static inline size_t val_off(const kentry *e) {
 static kentry *alloc_entry(int type, int enc, int64_t expire, const char *key, size_t klen,
                            size_t valbytes) {
     size_t n = KE_HDR + (expire >= 0 ? 8 : 0) + ks_varint_len(klen) + klen + valbytes;
-    kentry *e = sg_malloc(n);
-    sg_assert(((uintptr_t)e & 15) == 0);
+    kentry *e = sg_malloc_align8(n);
+    sg_assert(((uintptr_t)e & 7) == 0);
     KB(e)[0] = (uint8_t)((type & 15) | ((enc & 15) << 4));
     KB(e)[1] = expire >= 0 ? KE_TTL : 0;
     KB(e)[2] = KB(e)[3] = KB(e)[4] = 0;

@@ -128,12 +128,12 @@ static inline bool cell_live(uintptr_t c) {
 static inline uintptr_t make_cell(kentry *e, uint64_t h) {
     uintptr_t p = (uintptr_t)e;
     sg_assert((p & ~KT_PTRMASK) == 0);
-    return ((uintptr_t)(h & 0xFFFF) << 48) | p | (uintptr_t)((h >> 61) << 1) |
+    return ((uintptr_t)(h & 0xFFFF) << 48) | p | (uintptr_t)((h >> 62) << 1) |
            (kentry_has_ttl(e) ? KT_TTL : 0);
 }
 
 static inline uintptr_t hash_tag(uint64_t h) {
-    return ((uintptr_t)(h & 0xFFFF) << 48) | (uintptr_t)((h >> 61) << 1);
+    return ((uintptr_t)(h & 0xFFFF) << 48) | (uintptr_t)((h >> 62) << 1);
 }
 
 static inline uint64_t entry_hash(const kentry *e) {

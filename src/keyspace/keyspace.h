@@ -15,12 +15,14 @@
  *   decimal text; it only changes what OBJECT ENCODING reports);
  *   RAW and every non-string type: an 8-byte pointer to the value object.
  *
- * So a 16-byte key with a 16-byte value is a 39-byte allocation, and a TTL
- * costs 8 bytes only on keys that have one.
+ * So a 16-byte key with a 16-byte value is a 39-byte allocation (a 40-byte
+ * block: entries are only 8-byte aligned), and a TTL costs 8 bytes only on
+ * keys that have one.
  *
  * Tables are open-addressing with linear probing over tagged pointers:
- * each 8-byte cell holds the entry pointer (16-byte aligned) with bit 0 set
- * when the entry has a TTL and bits 1-3 holding 3 bits of the key's hash, so
+ * each 8-byte cell holds the entry pointer (8-byte aligned) with bit 0 set
+ * when the entry has a TTL, bits 1-2 and 48-63 holding 18 bits of the
+ * key's hash, so
  * most probe mismatches and the expiry scan never touch the entry itself.
  * Deletion shifts followers back (no tombstones). Growth is incremental: a
  * second table is allocated and cells move over a few at a time on each

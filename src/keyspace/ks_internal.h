@@ -17,14 +17,14 @@ kentry *kentry_rebuild(const kentry *e, const char *key, size_t klen, int64_t ex
 void kentry_set_expire_inplace(kentry *e, int64_t when);
 size_t kentry_alloc_len(const kentry *e);
 
-/* Table cell: [63..48] low 16 hash bits | [47..4] entry address |
- * [3..1] 3 high hash bits | [0] entry has a TTL. 0 is an empty cell;
- * KT_TOMB (address 0, non-zero) is a deleted cell, used only in the old
- * table during an incremental resize. */
+/* Table cell: [63..48] low 16 hash bits | [47..3] entry address (entries
+ * are 8-byte aligned) | [2..1] 2 high hash bits | [0] entry has a TTL. 0
+ * is an empty cell; KT_TOMB (address 0, non-zero) is a deleted cell, used
+ * only in the old table during an incremental resize. */
 #define KT_TTL     ((uintptr_t)1)
 #define KT_TOMB    ((uintptr_t)2)
-#define KT_PTRMASK ((uintptr_t)0x0000FFFFFFFFFFF0ULL)
-#define KT_TAGMASK ((uintptr_t)0xFFFF00000000000EULL)
+#define KT_PTRMASK ((uintptr_t)0x0000FFFFFFFFFFF8ULL)
+#define KT_TAGMASK ((uintptr_t)0xFFFF000000000006ULL)
 
 struct ktable {
     uintptr_t *cells[2]; /* [1] is the new table while resizing */
