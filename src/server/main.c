@@ -217,6 +217,9 @@ int main(int argc, char **argv) {
     bool aof_at_start = cfg.appendonly;
     if (aof_load_at_startup(srv) != 0 || (!aof_at_start && snapshot_load_at_startup(srv) != 0)) {
         if (cfg.pidfile && cfg.pidfile[0]) unlink(cfg.pidfile);
+#ifdef SURGE_FREE_AT_EXIT
+        ks_destroy(srv->ks); /* what was loaded before the failure (leak checks) */
+#endif
         return 1;
     }
     srv->startup_memory = sg_used_memory();
