@@ -40,6 +40,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <lz4.h>
 #include <stdio.h>
@@ -397,7 +399,7 @@ static int fsync_dir_of(const char *path) {
 
 /* Ends the file: the end block, fdatasync, rename, directory fsync.
  * Frees w. 0 or -1 (logged, errno set). */
-static int writer_finish(snap_writer *w) {
+static void writer_end_blocks(snap_writer *w) {
     flush_data(w);
     uint8_t end[32];
     size_t n = 0;
@@ -405,16 +407,25 @@ static int writer_finish(snap_writer *w) {
     n += varint_put(end + n, w->blocks);
     n += varint_put(end + n, w->rawtotal);
     emit_block(w, 'E', end, n);
+}
+
+/* The durable part: fdatasync, close, rename, directory fsync (w->err set
+ * on failure, the temporary file removed). No keyspace access: it may run
+ * on a thread of its own. */
+static void writer_sync_rename(snap_writer *w) {
     if (!w->err && fdatasync(w->fd) != 0) w->err = errno;
     if (!w->err && close(w->fd) != 0) w->err = errno;
     w->fd = -1;
     if (!w->err && rename(w->tmp, w->path) != 0) w->err = errno;
     if (!w->err && fsync_dir_of(w->path) != 0) w->err = errno;
+    if (w->err) unlink(w->tmp);
+}
+
+static int writer_finish(snap_writer *w) {
+    writer_end_blocks(w);
+    writer_sync_rename(w);
     int e = w->err;
-    if (e) {
-        sg_log(SG_LOG_WARNING, "Failed writing the snapshot %s: %s", w->path, strerror(e));
-        unlink(w->tmp);
-    }
+    if (e) sg_log(SG_LOG_WARNING, "Failed writing the snapshot %s: %s", w->path, strerror(e));
     writer_free(w);
     errno = e;
     return e ? -1 : 0;
@@ -445,6 +456,11 @@ static struct {
     uint64_t last_load_loaded, last_load_expired;
     uint64_t cur_keys; /* keys written by the running save */
     bool scheduled;    /* BGSAVE SCHEDULE waiting */
+    /* Every slot written: the file is being fsynced and renamed by a thread
+     * of its own (a large file's fdatasync would stall the loop). */
+    bool finishing;
+    pthread_t syncer;
+    atomic_bool synced;
 } S = {.last_bg_ok = true, .last_bg_time_s = -1};
 
 static void bg_write_slot(unsigned slot) {
@@ -508,8 +524,16 @@ int snap_bg_start(server *s, const char *path, void (*done)(server *s, void *ctx
     return 0;
 }
 
+static void bg_complete(server *s);
+
 void snap_bg_abort(server *s) {
     if (!S.w) return;
+    if (S.finishing) { /* too late to abandon: it is on disk or failing */
+        pthread_join(S.syncer, NULL);
+        S.finishing = false;
+        bg_complete(s);
+        return;
+    }
     snap_writer *w = S.w;
     ks_set_guard(s->ks, NULL, NULL, NULL);
     S.w = NULL;
@@ -519,36 +543,71 @@ void snap_bg_abort(server *s) {
     S.done = NULL;
 }
 
-/* Writes pending slots for up to budget_us; finishes the file when none is
- * left. */
-static void bg_step(server *s, uint64_t budget_us) {
-    uint64_t t0 = sg_monotonic_us();
-    while (S.next < SG_SLOTS) {
-        unsigned i = S.next++;
-        if ((S.pending[i / 64] >> (i % 64)) & 1) bg_write_slot(i);
-        if (S.w->err) break;
-        if ((i & 15) == 15 && sg_monotonic_us() - t0 >= budget_us) return;
-    }
+static void *sync_main(void *arg) {
+    writer_sync_rename(arg);
+    atomic_store(&S.synced, true);
+    return NULL;
+}
+
+/* Ends the save (S.w written, synced and renamed, or failed): frees the
+ * writer and runs the done callback. */
+static void bg_complete(server *s) {
     snap_writer *w = S.w;
-    S.cur_keys = w->keys;
-    ks_set_guard(s->ks, NULL, NULL, NULL);
     S.w = NULL;
-    bool ok;
-    if (w->err) {
-        sg_log(SG_LOG_WARNING, "Background saving error: %s", strerror(w->err));
-        writer_abort(w);
+    bool ok = !w->err;
+    if (!ok) {
+        sg_log(SG_LOG_WARNING, "Background saving error (%s): %s", w->path, strerror(w->err));
+        unlink(w->tmp);
         for (unsigned i = 0; i < SG_SLOTS; i++) touched_free(i);
-        ok = false;
-    } else {
-        ok = writer_finish(w) == 0;
     }
+    writer_free(w);
     void (*done)(server *, void *, bool) = S.done;
     S.done = NULL;
     if (done) done(s, S.done_ctx, ok);
 }
 
+/* Writes pending slots for up to budget_us; when none is left, ends the
+ * file and hands its fsync and rename to a thread. */
+static void bg_step(server *s, uint64_t budget_us) {
+    uint64_t t0 = sg_monotonic_us();
+    while (S.next < SG_SLOTS) {
+        unsigned i = S.next++;
+        if (!((S.pending[i / 64] >> (i % 64)) & 1)) continue;
+        bg_write_slot(i);
+        if (S.w->err) break;
+        /* A slot is about 1/16384 of the data: look at the clock after each. */
+        if (sg_monotonic_us() - t0 >= budget_us) return;
+    }
+    snap_writer *w = S.w;
+    S.cur_keys = w->keys;
+    ks_set_guard(s->ks, NULL, NULL, NULL); /* nothing pending: no more guard work */
+    if (!w->err) {
+        writer_end_blocks(w);
+        atomic_store(&S.synced, false);
+        if (!w->err && pthread_create(&S.syncer, NULL, sync_main, w) == 0) {
+            S.finishing = true; /* bg_poll completes it */
+            return;
+        }
+        if (!w->err) writer_sync_rename(w); /* no thread: here, then */
+    }
+    bg_complete(s);
+}
+
+/* The thread's result, once it has one; then the save ends. */
+static void bg_poll(server *s) {
+    if (!S.finishing || !atomic_load(&S.synced)) return;
+    pthread_join(S.syncer, NULL);
+    S.finishing = false;
+    bg_complete(s);
+}
+
 void snap_bg_finish_now(server *s) {
-    while (S.w) bg_step(s, UINT64_MAX);
+    while (S.w && !S.finishing) bg_step(s, UINT64_MAX);
+    if (S.finishing) {
+        pthread_join(S.syncer, NULL);
+        S.finishing = false;
+        bg_complete(s);
+    }
 }
 
 /* Independent of a background save that may be running (it only reads). */
@@ -979,12 +1038,22 @@ static int bgsave_start(server *s) {
 
 void snapshot_before_sleep(server *s) {
     if (!S.w) return;
+    if (S.finishing) {
+        bg_poll(s);
+        return;
+    }
+    uint64_t t0 = sg_monotonic_us();
     bg_step(s, SLICE_US);
-    if (S.w) ev_set_next_wakeup(s->loop, sg_monotonic_us()); /* more to write: don't sleep */
+    uint64_t ms = (sg_monotonic_us() - t0) / 1000;
+    if (cfg.latency_monitor_threshold && ms >= (uint64_t)cfg.latency_monitor_threshold)
+        latency_add(&s->latency, "snapshot-slice", (uint32_t)ms, sg_mstime() / 1000);
+    if (S.w && !S.finishing) /* more to write: don't sleep */
+        ev_set_next_wakeup(s->loop, sg_monotonic_us());
 }
 
 void snapshot_cron(server *s) {
     init_lastsave();
+    bg_poll(s);
     if (S.w) return;
     int64_t now = (int64_t)(sg_mstime() / 1000);
     if (S.scheduled) {
