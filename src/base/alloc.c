@@ -325,6 +325,31 @@ void *sg_memdup(const void *p, size_t n) {
     return q;
 }
 
+const char *sg_allocator_name(void) {
+    return slab.base && slab_max ? "slab+libc" : "libc";
+}
+
+size_t sg_alloc_purge(void) {
+    size_t n = 0;
+    while (slab.dirty) { /* empty pages kept resident go back to the kernel */
+        spage *pg = slab.dirty;
+        if (slab.nclean == slab.cleancap) {
+            size_t cap = slab.cleancap ? slab.cleancap * 2 : 256;
+            spage **v = realloc(slab.clean, cap * sizeof(*v));
+            if (!v) break;
+            slab.clean = v;
+            slab.cleancap = cap;
+        }
+        slab.dirty = pg->next;
+        slab.ndirty--;
+        madvise(pg, SLAB_PAGE, MADV_DONTNEED);
+        slab.clean[slab.nclean++] = pg;
+        n += SLAB_PAGE;
+    }
+    malloc_trim(0);
+    return n;
+}
+
 size_t sg_alloc_size(const void *p) {
     return p ? usable(p) : 0;
 }

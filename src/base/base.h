@@ -57,6 +57,10 @@ void sg_free(void *p);
 char *sg_strdup(const char *s);
 void *sg_memdup(const void *p, size_t n);
 size_t sg_alloc_size(const void *p);
+const char *sg_allocator_name(void); /* INFO mem_allocator */
+/* Returns cached empty memory to the kernel (MEMORY PURGE); bytes of
+ * slab pages released. */
+size_t sg_alloc_purge(void);
 size_t sg_used_memory(void);
 size_t sg_rss_bytes(void); /* from /proc/self/statm; 0 if unknown */
 

@@ -267,7 +267,7 @@ void memory_malloc_stats_command(client *c) {
 }
 
 void memory_purge_command(client *c) {
-    malloc_trim(0);
+    sg_alloc_purge();
     reply_ok(c);
 }
 

@@ -239,11 +239,11 @@ static sstr *gen_memory(server *s, sstr *o) {
                     "mem_clients_normal:%zu\r\n"
                     "mem_cluster_links:0\r\n"
                     "mem_aof_buffer:0\r\n"
-                    "mem_allocator:libc\r\n"
+                    "mem_allocator:%s\r\n"
                     "active_defrag_running:0\r\n"
                     "lazyfree_pending_objects:%llu\r\n",
                     pol->buf, m.frag, (long long)m.rss - (long long)m.used, m.clients_normal,
-                    (unsigned long long)ks_lazyfree_pending(s->ks));
+                    sg_allocator_name(), (unsigned long long)ks_lazyfree_pending(s->ks));
     sstr_free(pol);
     return o;
 }
