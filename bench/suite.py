@@ -162,9 +162,9 @@ class Server:
 
     def argv(self):
         if self.name == "surge":
-            a = [SURGE, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir]
-            if os.path.basename(SURGE).startswith("redis-server"):
-                a += ["--save", "", "--appendonly", "no"]
+            # No automatic snapshots during runs, as for Redis below.
+            a = [SURGE, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+                 "--save", "", "--appendonly", "no"]
             return a + SURGE_EXTRA + self.extra
         if self.name == "redis":
             return [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,

@@ -57,6 +57,12 @@ struct kdb {
     uint64_t nonempty[SG_SLOTS / 64];
     uint64_t volatile_slots[SG_SLOTS / 64];
     ktable *slots[SG_SLOTS];
+    /* Per slot, the table's cells and size packed in one word (fast_word),
+     * or 0 when the slot has no table or its table is resizing: a lookup
+     * reads this and the cells, not the table header, one dependent cache
+     * miss less. Kept by kt_sync_fast wherever cells[0] or the resize state
+     * changes. */
+    uint64_t fast[SG_SLOTS];
 };
 
 typedef struct evcand {
@@ -167,6 +173,28 @@ static inline bool kt_resizing(const ktable *t) {
     return t->rehashidx >= 0;
 }
 
+/* kdb.fast word: cells address (below 2^58) | log2(capacity) << 58. */
+#define FAST_SHIFT 58
+
+static inline uint64_t fast_word(const ktable *t) {
+    if (kt_resizing(t)) return 0;
+    uint64_t p = (uint64_t)(uintptr_t)t->cells[0];
+    sg_assert(p < (1ULL << FAST_SHIFT));
+    return p | ((uint64_t)__builtin_ctzll(t->mask[0] + 1) << FAST_SHIFT);
+}
+
+static inline uintptr_t *fast_cells(uint64_t f) {
+    return (uintptr_t *)(uintptr_t)(f & ((1ULL << FAST_SHIFT) - 1));
+}
+
+static inline uint64_t fast_mask(uint64_t f) {
+    return (1ULL << (f >> FAST_SHIFT)) - 1;
+}
+
+static inline void kt_sync_fast(ktable *t) {
+    if (t->fast) *t->fast = fast_word(t);
+}
+
 static inline uint64_t kt_count(const ktable *t) {
     return t->used[0] + t->used[1];
 }
@@ -242,6 +270,7 @@ static void kt_rehash(keyspace *ks, ktable *t, uint64_t n) {
         t->used[1] = 0;
         t->rehashidx = -1;
         rehash_list_remove(ks, t);
+        kt_sync_fast(t);
     }
 }
 
@@ -253,6 +282,7 @@ static void kt_start_resize(keyspace *ks, ktable *t, uint64_t cap) {
     t->mask[1] = cap - 1;
     t->used[1] = 0;
     t->rehashidx = 0;
+    kt_sync_fast(t); /* 0: lookups take the full path during the move */
     if (t->mask[0] + 1 <= KT_SYNC_RESIZE && cap <= KT_SYNC_RESIZE) {
         kt_rehash(ks, t, UINT64_MAX);
     } else {
@@ -312,6 +342,7 @@ static void kt_remove(keyspace *ks, ktable *t, uintptr_t *c) {
 
 static void kt_free(keyspace *ks, ktable *t, bool entries) {
     if (!t) return;
+    if (t->fast) *t->fast = 0;
     rehash_list_remove(ks, t);
     for (int i = 0; i < 2; i++) {
         if (!t->cells[i]) continue;
@@ -500,12 +531,35 @@ bool ks_is_expired(const keyspace *ks, const kentry *e) {
     return kentry_has_ttl(e) && kentry_expire(e) < ks->now_ms;
 }
 
+/* Probe of a table outside a resize, from its kdb.fast word. */
+static uintptr_t *fast_find(uint64_t f, const char *key, size_t klen, uint64_t h) {
+    uintptr_t *cells = fast_cells(f);
+    uint64_t mask = fast_mask(f), p = h & mask;
+    uintptr_t tag = hash_tag(h);
+    for (uint64_t n = 0; n <= mask; n++, p = (p + 1) & mask) {
+        uintptr_t c = cells[p];
+        if (c == 0) break;
+        if ((c & KT_TAGMASK) == tag && cell_live(c) && key_eq(cell_entry(c), key, klen))
+            return &cells[p];
+    }
+    return NULL;
+}
+
 static bool find_ref(kdb *db, const char *key, size_t klen, kref *ref) {
     unsigned slot = sg_key_slot(key, klen);
-    ktable *t = db->slots[slot];
-    if (!t) return false;
-    uintptr_t *c = kt_find(t, key, klen, sg_hash(key, klen), NULL);
-    if (!c) return false;
+    uint64_t f = db->fast[slot];
+    uintptr_t *c;
+    ktable *t;
+    if (SG_LIKELY(f != 0)) { /* no table header read on this path */
+        c = fast_find(f, key, klen, sg_hash(key, klen));
+        if (!c) return false;
+        t = db->slots[slot];
+    } else {
+        t = db->slots[slot];
+        if (!t) return false;
+        c = kt_find(t, key, klen, sg_hash(key, klen), NULL);
+        if (!c) return false;
+    }
     ref->db = db;
     ref->t = t;
     ref->cell = c;
@@ -514,43 +568,39 @@ static bool find_ref(kdb *db, const char *key, size_t klen, kref *ref) {
     return true;
 }
 
-/* Batch prefetch for pipelined commands: the lookup chain slots[] ->
- * table header -> cell -> entry is four dependent loads, each a likely
- * cache miss on a large keyspace. Walking n keys through it stage by stage
- * (all slot pointers, then all headers, then all cells, then all entries)
- * lets the misses of different keys overlap, so the lookups that follow
- * hit the cache. Only hints: nothing is written, and a table in a resize
- * is skipped. */
+/* Batch prefetch for pipelined commands: the lookup chain fast[slot] ->
+ * cell -> entry is three dependent loads, each a likely cache miss on a
+ * large keyspace. Walking n keys through it stage by stage (all fast
+ * words, then all cells, then all entries) lets the misses of different
+ * keys overlap, so the lookups that follow hit the cache. Only hints:
+ * nothing is written, and a table in a resize is skipped. */
 void kdb_prefetch(kdb *db, const char *const *keys, const size_t *lens, int n) {
     unsigned slot[KDB_PREFETCH_MAX];
     uint64_t h[KDB_PREFETCH_MAX];
-    const uintptr_t *cell[KDB_PREFETCH_MAX];
+    const uintptr_t *cell[KDB_PREFETCH_MAX], *cell_end[KDB_PREFETCH_MAX];
     if (n > KDB_PREFETCH_MAX) n = KDB_PREFETCH_MAX;
     for (int i = 0; i < n; i++) {
         slot[i] = sg_key_slot(keys[i], lens[i]);
-        __builtin_prefetch(&db->slots[slot[i]]);
+        __builtin_prefetch(&db->fast[slot[i]]);
     }
+    for (int i = 0; i < n; i++) h[i] = sg_hash(keys[i], lens[i]);
     for (int i = 0; i < n; i++) {
-        ktable *t = db->slots[slot[i]];
-        if (t) {
-            __builtin_prefetch(t);
-            __builtin_prefetch(&t->rehashidx);
-        }
-        h[i] = sg_hash(keys[i], lens[i]);
-    }
-    for (int i = 0; i < n; i++) {
-        ktable *t = db->slots[slot[i]];
+        uint64_t f = db->fast[slot[i]];
         cell[i] = NULL;
-        if (!t || kt_resizing(t)) continue;
-        cell[i] = &t->cells[0][h[i] & t->mask[0]];
+        if (!f) continue; /* no table, or one in a resize: not worth it */
+        const uintptr_t *cells = fast_cells(f);
+        cell[i] = &cells[h[i] & fast_mask(f)];
+        /* The probe below stays in the cell's cache line and the table. */
+        const uintptr_t *line_end = (const uintptr_t *)(((uintptr_t)cell[i] | 63) + 1);
+        const uintptr_t *table_end = cells + fast_mask(f) + 1;
+        cell_end[i] = line_end < table_end ? line_end : table_end;
         __builtin_prefetch(cell[i]);
     }
     for (int i = 0; i < n; i++) {
         if (!cell[i]) continue;
-        /* The first tag match within the cell's cache line. */
+        /* The first tag match from the home cell, within its cache line. */
         uintptr_t tag = hash_tag(h[i]);
-        const uintptr_t *c = cell[i], *end = (const uintptr_t *)(((uintptr_t)c | 63) + 1);
-        for (; c < end && *c != 0; c++) {
+        for (const uintptr_t *c = cell[i]; c < cell_end[i] && *c != 0; c++) {
             if ((*c & KT_TAGMASK) == tag && cell_live(*c)) {
                 const char *e = (const char *)cell_entry(*c);
                 __builtin_prefetch(e);
@@ -616,6 +666,8 @@ void kdb_add(kdb *db, kentry *e) {
     ktable *t = db->slots[slot];
     if (!t) {
         t = db->slots[slot] = kt_new(KT_MIN_CAP);
+        t->fast = &db->fast[slot];
+        kt_sync_fast(t);
         bit_set(db->nonempty, slot, true);
     }
     entry_init_lru(db->ks, e);
@@ -716,6 +768,8 @@ void kdb_flush_async(kdb *db) {
             ks->lazy = sg_realloc(ks->lazy, sizeof(ktable *) * ks->lazycap);
         }
         ks->lazy[ks->nlazy++] = t;
+        db->fast[s] = 0;
+        t->fast = NULL;
         ks->lazy_pending += kt_count(t);
         db->slots[s] = NULL;
     }
@@ -1140,6 +1194,7 @@ void ks_check(keyspace *ks) {
             bool bit = (db->nonempty[s >> 6] >> (s & 63)) & 1;
             if (!t) {
                 sg_assert(!bit);
+                sg_assert(db->fast[s] == 0);
                 continue;
             }
             sg_assert(bit == (kt_count(t) > 0));
@@ -1165,6 +1220,7 @@ void ks_check(keyspace *ks) {
             sg_assert(used[0] == t->used[0] && used[1] == t->used[1]);
             sg_assert(vol == t->nvolatile);
             if (!kt_resizing(t)) sg_assert(t->cells[1] == NULL);
+            sg_assert(t->fast == &db->fast[s] && db->fast[s] == fast_word(t));
             keys += used[0] + used[1];
             expires += vol;
         }

@@ -34,6 +34,7 @@ struct ktable {
     uint64_t nvolatile;
     struct ktable *next_rehashing; /* list of tables in a resize */
     bool in_rehash_list;
+    uint64_t *fast; /* the database's kdb.fast word for this table, or NULL */
 };
 
 #endif

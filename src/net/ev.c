@@ -23,9 +23,12 @@ struct ev_loop {
     struct epoll_event *events;
     ev_hook_fn *before_sleep;
     void *before_sleep_data;
+    ev_hook_fn *after_events; /* after each round of handlers */
+    void *after_events_data;
     bool stop;
     int period_ms;
     uint64_t last_wake_us;
+    uint64_t noted_us; /* latest clock reading a handler reported, or 0 */
     uint64_t next_wakeup_us;
     uint64_t iterations;
     int dispatching; /* >0 while handlers run: ev_poll_once refuses to nest */
@@ -89,8 +92,17 @@ void ev_set_before_sleep(ev_loop *l, ev_hook_fn *fn, void *data) {
     l->before_sleep_data = data;
 }
 
+void ev_set_after_events(ev_loop *l, ev_hook_fn *fn, void *data) {
+    l->after_events = fn;
+    l->after_events_data = data;
+}
+
 void ev_set_period(ev_loop *l, int period_ms) {
     l->period_ms = period_ms > 0 ? period_ms : 1;
+}
+
+void ev_note_time(ev_loop *l, uint64_t now_us) {
+    l->noted_us = now_us;
 }
 
 uint64_t ev_last_wake_us(const ev_loop *l) {
@@ -122,6 +134,8 @@ static void dispatch(ev_loop *l, int n) {
         mask &= f->mask;
         if (mask && f->fn) f->fn(l, fd, f->data, mask);
     }
+    /* Still "dispatching": a handler's work deferred to here may not poll. */
+    if (n > 0 && l->after_events) l->after_events(l, l->after_events_data);
     l->dispatching--;
 }
 
@@ -132,6 +146,7 @@ int ev_poll_once(ev_loop *l) {
         if (errno != EINTR) sg_panic("epoll_wait: %s", strerror(errno));
         return 0;
     }
+    if (n > 0) l->last_wake_us = sg_monotonic_us(); /* handlers read it */
     dispatch(l, n);
     return n;
 }
@@ -151,8 +166,10 @@ void ev_run(ev_loop *l, int period_ms, ev_hook_fn *tick, void *tick_data) {
         int n = epoll_wait(l->epfd, l->events, 1024, timeout);
         if (n < 0 && errno != EINTR) sg_panic("epoll_wait: %s", strerror(errno));
         l->last_wake_us = sg_monotonic_us();
+        l->noted_us = 0;
         dispatch(l, n);
-        now = sg_monotonic_us();
+        /* The handlers' last reading (a command's end) saves a clock read. */
+        now = l->noted_us ? l->noted_us : sg_monotonic_us();
         if (now >= next_tick) {
             next_tick = now + (uint64_t)l->period_ms * 1000;
             if (tick) tick(l, tick_data);

@@ -36,6 +36,8 @@ int ev_add(ev_loop *l, int fd, int mask, ev_file_fn *fn, void *data);
 void ev_del(ev_loop *l, int fd, int mask);
 int ev_mask(ev_loop *l, int fd);
 void ev_set_before_sleep(ev_loop *l, ev_hook_fn *fn, void *data);
+/* Called after the handlers of each epoll_wait round have run. */
+void ev_set_after_events(ev_loop *l, ev_hook_fn *fn, void *data);
 /* Runs until ev_stop(); calls before_sleep before each wait, whose timeout
  * is the time to the next periodic tick (period_ms). */
 void ev_run(ev_loop *l, int period_ms, ev_hook_fn *tick, void *tick_data);
@@ -49,6 +51,9 @@ int ev_poll_once(ev_loop *l);
 void ev_set_next_wakeup(ev_loop *l, uint64_t us);
 /* Monotonic time the last wait returned (0 before the first). */
 uint64_t ev_last_wake_us(const ev_loop *l);
+/* A handler's clock reading: the loop uses the latest one of a round of
+ * events instead of reading the clock again after it. */
+void ev_note_time(ev_loop *l, uint64_t now_us);
 /* Changes the tick period (takes effect from the next tick). */
 void ev_set_period(ev_loop *l, int period_ms);
 uint64_t ev_iterations(const ev_loop *l);

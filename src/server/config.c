@@ -79,8 +79,6 @@ static sstr *pct_format(const cfg_row *r);
 static int nke_parse(const cfg_row *r, int argc, char **argv, char *err, size_t errlen);
 static sstr *nke_format(const cfg_row *r);
 static int save_parse(const cfg_row *r, int argc, char **argv, char *err, size_t errlen);
-static int dbfn_parse(const cfg_row *r, int argc, char **argv, char *err, size_t errlen);
-static sstr *dbfn_format(const cfg_row *r);
 static sstr *save_format(const cfg_row *r);
 
 #define INT_ROW(n, field, d, lo, hi, fl, ds)                                                       \
@@ -209,9 +207,9 @@ static const cfg_row rows[] = {
      "writes happened and <seconds> passed since the last save); \"\" disables. In a config "
      "file, successive `save` lines add pairs.",
      save_parse, save_format},
-    {"dbfilename", T_SPECIAL, NULL, "dump.rdb", 0, 0, NULL, F_IMMUTABLE,
-     "Snapshot file name, inside dir (Surge's own format, not Redis's RDB).", dbfn_parse,
-     dbfn_format},
+    STR_ROW("dbfilename", dbfilename, "dump.rdb", F_IMMUTABLE,
+            "Snapshot file name, inside dir (Surge's own format, not Redis's RDB); a file "
+            "name, not a path."),
     BOOL_ROW("rdbcompression", rdbcompression, "yes", 0,
              "Compress snapshot blocks (with snapshot-compression)."),
     ENUM_ROW("snapshot-compression", snapshot_compression, "lz4", snapcodec_enum, 0,
@@ -579,27 +577,6 @@ static int save_parse(const cfg_row *r, int argc, char **argv, char *err, size_t
 out:
     free(copy);
     return rc;
-}
-
-/* dbfilename: a file name inside `dir`, as Redis requires. */
-static int dbfn_parse(const cfg_row *r, int argc, char **argv, char *err, size_t errlen) {
-    SG_UNUSED(r);
-    if (argc != 1 || !argv[0][0]) {
-        snprintf(err, errlen, "dbfilename needs one non-empty file name");
-        return -1;
-    }
-    if (strchr(argv[0], '/')) {
-        snprintf(err, errlen, "dbfilename can't be a path, just a filename");
-        return -1;
-    }
-    free(cfg.dbfilename);
-    cfg.dbfilename = strdup(argv[0]);
-    return 0;
-}
-
-static sstr *dbfn_format(const cfg_row *r) {
-    SG_UNUSED(r);
-    return sstr_new(cfg.dbfilename, strlen(cfg.dbfilename));
 }
 
 static sstr *save_format(const cfg_row *r) {

@@ -44,6 +44,8 @@ static handler_fn *const handlers[CMDID__COUNT] = {
 };
 
 extern int dispatch_errors_in_command;
+void dispatch_clock_break(void); /* also called by networking.c */
+const cmd_def *dispatch_lookup(const char *name, size_t len);
 
 bool server_has_handler(const cmd_def *d) {
     return handlers[d->id] != NULL || d->id == CMDID_command;
@@ -133,9 +135,26 @@ void feed_monitors(client *c) {
     sstr_free(line);
 }
 
+/* Command lookup with a one-entry cache of the last name, as the client
+ * wrote it (same bytes, same case): a pipeline mostly repeats a command,
+ * and the lookahead (networking.c) looks the same names up first. */
+const cmd_def *dispatch_lookup(const char *name, size_t len) {
+    static char last[24];
+    static size_t last_len;
+    static const cmd_def *last_def;
+    if (len == last_len && last_def && memcmp(name, last, len) == 0) return last_def;
+    const cmd_def *d = cmd_lookup(name, len);
+    if (d && len <= sizeof(last)) {
+        memcpy(last, name, len);
+        last_len = len;
+        last_def = d;
+    }
+    return d;
+}
+
 bool dispatch_command(client *c) {
     server *s = c->srv;
-    const cmd_def *d = cmd_lookup(c->argv[0], c->argvlen[0]);
+    const cmd_def *d = dispatch_lookup(c->argv[0], c->argvlen[0]);
     c->cmd = NULL;
     if (!d && (!strcasecmp(c->argv[0], "post") || !strcasecmp(c->argv[0], "host:"))) {
         /* A browser or an HTTP client was pointed at us: refuse loudly. */
@@ -212,6 +231,7 @@ bool dispatch_command(client *c) {
         if (used > cfg.maxmemory) {
             /* Evict until the measured figure is under the limit (estimates
              * of what one key frees can fall short of it). */
+            dispatch_clock_break(); /* eviction is not the command's time */
             for (int round = 0; round < 64 && used > cfg.maxmemory; round++) {
                 if (!ks_evict(s->ks, used - cfg.maxmemory)) break;
                 used = sg_used_memory();
@@ -253,17 +273,46 @@ bool dispatch_command(client *c) {
     return !c->blocked; /* a blocked command stays pending */
 }
 
+/* Wall-clock milliseconds from a monotonic reading. The offset between the
+ * clocks is re-read every 10 ms of monotonic time, so a command needs no
+ * wall-clock read of its own; a step of the wall clock shows within 10 ms. */
+static int64_t wall_ms_at(uint64_t mono_us) {
+    static uint64_t synced_at;
+    static int64_t offset_us;
+    if (SG_UNLIKELY(synced_at == 0 || mono_us - synced_at >= 10000)) {
+        offset_us = sg_ustime() - (int64_t)mono_us;
+        synced_at = mono_us;
+    }
+    return ((int64_t)mono_us + offset_us) / 1000;
+}
+
+/* Chained command clock: a command's end reading is the next command's
+ * start while the server goes from one to the next without waiting or
+ * doing other work (the commands of a pipeline, the clients read in one
+ * round of events), so a command costs one clock read, not two. The
+ * duration of such a command includes its own parsing and checks. The
+ * chain breaks where other work comes between: a new round of input
+ * (networking.c), eviction, a blocked command; nested commands (EXEC,
+ * scripts) and the append-only log's replay read the clock themselves. */
+static uint64_t chain_end_us;
+static bool chain_ok;
+
+void dispatch_clock_break(void) {
+    chain_ok = false;
+}
+
 void call_command(client *c, const cmd_def *d) {
     server *s = c->srv;
     c->cmd = d;
     c->db = ks_db(s->ks, c->dbid);
-    s->cached_ms = sg_mstime();
+    bool top = s->current_client == NULL && c->conn; /* not nested, not the log's replay */
+    uint64_t start = top && chain_ok ? chain_end_us : sg_monotonic_us();
+    s->cached_ms = wall_ms_at(start);
     ks_set_now(s->ks, s->cached_ms);
     if (c->flags & CL_REPLY_SKIP_NEXT) {
         c->flags = (c->flags & ~CL_REPLY_SKIP_NEXT) | CL_REPLY_SKIP;
     }
     int errs_before = dispatch_errors_in_command;
-    uint64_t start = sg_monotonic_us();
     handler_fn *h = d->id == CMDID_command ? command_command : handlers[d->id];
     c->flags |= CL_EXECUTING;
     c->block_again = false;
@@ -285,10 +334,19 @@ void call_command(client *c, const cmd_def *d) {
         c->conn) /* not the log's replay (clients are served while it runs) */
         feed_monitors(c);
     if (c->blocked) {
-        if (c->block_again) return; /* waits; counted when it completes */
-        block_unblock(c);           /* served on this run */
+        if (c->block_again) { /* waits; counted when it completes */
+            chain_ok = false;
+            return;
+        }
+        block_unblock(c); /* served on this run */
     }
-    uint64_t dur = sg_monotonic_us() - start;
+    uint64_t end = sg_monotonic_us();
+    uint64_t dur = end - start;
+    if (top) {
+        chain_end_us = end;
+        chain_ok = true;
+        if (s->loop) ev_note_time(s->loop, end);
+    }
     c->flags &= ~CL_REPLY_SKIP;
     if (cfg.latency_tracking) {
         if (SG_UNLIKELY(!s->cmd_hist[d->id])) s->cmd_hist[d->id] = sg_calloc(sizeof(obs_hist));

@@ -85,6 +85,11 @@ static int parse_args(int argc, char **argv) {
         }
         i = j;
     }
+    if (strchr(cfg.dbfilename, '/') || !cfg.dbfilename[0]) { /* Redis's check */
+        fprintf(stderr, "\n*** FATAL CONFIG FILE ERROR ***\n>>> 'dbfilename'\n"
+                        "dbfilename can't be a path, just a filename\n");
+        return -1;
+    }
     return 0;
 }
 

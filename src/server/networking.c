@@ -5,7 +5,10 @@
  *
  *   accepted --(protected mode / maxclients refusal)--> error sent, closed
  *      |
- *   reading: bytes -> qbuf -> resp_parse -> dispatch, repeatedly
+ *   reading: bytes -> qbuf; after the round of events that read them, the
+ *      |  clients' input runs (clients_process_batch): lookahead over the
+ *      |  complete commands (look_ahead: their keys are prefetched together,
+ *      |  their spans become argv) or resp_parse -> dispatch, repeatedly
  *      |  replies accumulate in obuf (16 KB) then in blocks
  *      |  before sleeping, the server writes pending replies; if the socket
  *      |  is full, the writable event is armed until it drains
@@ -32,6 +35,22 @@
 static void read_handler(ev_loop *l, int fd, void *data, int mask);
 static void write_handler(ev_loop *l, int fd, void *data, int mask);
 static void client_event(ev_loop *l, int fd, void *data, int mask);
+static void clients_process_batch(ev_loop *l, void *data);
+
+/* Clients read in the current round of events, processed after the round
+ * (clients_process_batch). */
+static client **batch;
+static size_t nbatch, batchcap;
+static bool batch_running;
+
+static void batch_add(client *c) {
+    if (nbatch && batch[nbatch - 1] == c) return; /* read again in the same event (TLS) */
+    if (nbatch == batchcap) {
+        batchcap = batchcap ? batchcap * 2 : 64;
+        batch = sg_realloc(batch, sizeof(client *) * batchcap);
+    }
+    batch[nbatch++] = c;
+}
 
 bool client_auth_required(const client *c) {
     return !(c->flags & CL_AUTHENTICATED) && !acl_default_nopass();
@@ -89,6 +108,8 @@ static void remove_from_array(client ***arr, size_t *n, client *c) {
 
 void client_free(client *c) {
     server *s = c->srv;
+    for (size_t i = 0; i < nbatch; i++)
+        if (batch[i] == c) batch[i] = NULL;
     if (c->conn) {
         ev_del(s->loop, c->conn->fd, EV_READABLE | EV_WRITABLE);
         if (c->conn->fd < s->by_fd_size) s->by_fd[c->conn->fd] = NULL;
@@ -469,7 +490,117 @@ static void build_argv(client *c) {
     c->argc = argc;
 }
 
+/* Reads "<prefix><decimal>\r\n" at buf[*pos] in its plain form (no sign,
+ * no leading zero, at most 10 digits); false if it is not there so. */
+static inline __attribute__((always_inline)) bool
+peek_count(const char *buf, size_t len, size_t *pos, char prefix, size_t *out) {
+    size_t p = *pos, v = 0, digits = 0;
+    if (p >= len || buf[p] != prefix) return false;
+    for (p++; p < len && buf[p] >= '0' && buf[p] <= '9' && digits < 10; p++, digits++)
+        v = v * 10 + (size_t)(buf[p] - '0');
+    if (!digits || (digits > 1 && buf[*pos + 1] == '0')) return false;
+    if (p + 1 >= len || buf[p] != '\r' || buf[p + 1] != '\n') return false;
+    *pos = p + 2;
+    *out = v;
+    return true;
+}
+
+const cmd_def *dispatch_lookup(const char *name, size_t len); /* dispatch.c */
+
+/* A command the lookahead found complete in the query buffer. */
+#define FAST_MAX_ARGS 8
+typedef struct ahead_cmd {
+    size_t start, end; /* buffer offsets */
+    int argc;
+    size_t off[FAST_MAX_ARGS], len[FAST_MAX_ARGS]; /* the first arguments */
+} ahead_cmd;
+
+/* Lookahead over the query buffer from 'from' (a command boundary): up to
+ * max complete RESP commands in their plain form (sizes within max_bulk,
+ * CRLF after every bulk). It stops at anything else (a partial or inline
+ * command, an unusual header), which resp_parse then handles with its
+ * exact errors. The commands found are parsed once: their arguments are
+ * taken from here (fast_argv), not from resp_parse, when they have at most
+ * FAST_MAX_ARGS of them. */
+static int look_ahead(const client *c, size_t from, size_t max_bulk, ahead_cmd *ac, int max) {
+    const char *buf = c->qbuf;
+    size_t len = c->qlen, pos = from;
+    int n = 0;
+    while (n < max) {
+        size_t p = pos, argc, alen, i;
+        if (!peek_count(buf, len, &p, '*', &argc) || argc == 0 || argc > 1024) break;
+        ahead_cmd *a = &ac[n];
+        for (i = 0; i < argc; i++) {
+            if (!peek_count(buf, len, &p, '$', &alen) || alen > max_bulk || alen > len - p ||
+                len - p - alen < 2 || buf[p + alen] != '\r' || buf[p + alen + 1] != '\n')
+                break;
+            if (i < FAST_MAX_ARGS) {
+                a->off[i] = p;
+                a->len[i] = alen;
+            }
+            p += alen + 2;
+        }
+        if (i < argc) break;
+        a->start = pos;
+        a->end = p;
+        a->argc = (int)argc;
+        pos = p;
+        n++;
+    }
+    return n;
+}
+
+/* Prefetches the keys of the looked-ahead commands whose first key is
+ * argv[1] (the row's first key index) together, so the cache misses of the
+ * batch overlap instead of costing one lookup chain per command (as Valkey
+ * 8 does). A run of commands on one key (LPUSH mylist ...) counts once, and
+ * a single key is left alone: there is nothing to overlap. */
+static void prefetch_keys(server *s, int dbid, const char *const *bufs, const ahead_cmd *ac,
+                          int n) {
+    const char *keys[KDB_PREFETCH_MAX];
+    size_t lens[KDB_PREFETCH_MAX];
+    int idx[KDB_PREFETCH_MAX], m = 0, k = 0;
+    for (int i = 0; i < n && i < KDB_PREFETCH_MAX; i++) {
+        if (ac[i].argc < 2) continue;
+        const char *key = bufs[i] + ac[i].off[1];
+        if (m && lens[m - 1] == ac[i].len[1] && !memcmp(keys[m - 1], key, ac[i].len[1])) continue;
+        keys[m] = key;
+        lens[m] = ac[i].len[1];
+        idx[m] = i;
+        m++;
+    }
+    if (m < 2) return;
+    for (int j = 0; j < m; j++) {
+        const ahead_cmd *a = &ac[idx[j]];
+        const cmd_def *d = dispatch_lookup(bufs[idx[j]] + a->off[0], a->len[0]);
+        if (d && d->first == 1 && !d->nsubs) {
+            keys[k] = keys[j];
+            lens[k] = lens[j];
+            k++;
+        }
+    }
+    if (k > 1) kdb_prefetch(ks_db(s->ks, dbid), keys, lens, k);
+}
+
+/* argv of a looked-ahead command (as build_argv does from the parser). */
+static void fast_argv(client *c, const ahead_cmd *a) {
+    if (a->argc > c->argv_cap) {
+        c->argv = sg_realloc(c->argv, sizeof(char *) * 16);
+        c->argvlen = sg_realloc(c->argvlen, sizeof(size_t) * 16);
+        c->argv_cap = 16;
+    }
+    for (int i = 0; i < a->argc; i++) {
+        c->argv[i] = c->qbuf + a->off[i];
+        c->argvlen[i] = a->len[i];
+        c->argv[i][a->len[i]] = '\0';
+    }
+    c->argc = a->argc;
+}
+
+void dispatch_clock_break(void); /* dispatch.c */
+
 static void process_input(client *c) {
+    if (!batch_running) dispatch_clock_break(); /* time passed since the last command */
     if (c->pending_cmd) {
         build_argv(c);
         if (!dispatch_command(c)) return;
@@ -483,20 +614,49 @@ static void process_input(client *c) {
     lim.max_bulk = authed ? (long long)cfg.proto_max_bulk_len : UNAUTH_MAX_BULK;
     lim.args_err = "Protocol error: unauthenticated multibulk length";
     lim.bulk_err = authed ? NULL : "Protocol error: unauthenticated bulk length";
+    ahead_cmd ac[KDB_PREFETCH_MAX];
+    int nac = 0, iac = 0; /* looked-ahead commands, the next one to run */
     while (!(c->flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP))) {
-        int r = resp_parse(&c->parser, c->qbuf, c->qlen, &lim);
-        if (r == RESP_NEED_MORE) break;
-        if (r == RESP_ERROR) {
-            char msg[128];
-            snprintf(msg, sizeof(msg), "ERR %s", c->parser.err);
-            sg_log(SG_LOG_VERBOSE, "Protocol error (%s) from client: id=%llu addr=%s",
-                   c->parser.err, (unsigned long long)c->id, c->addr);
-            reply_error(c, msg);
-            c->flags |= CL_CLOSE_AFTER_REPLY;
-            break;
+        bool at_start = c->parser.reqtype == RESP_REQ_NONE && !c->pending_cmd;
+        if (iac == nac && at_start && authed) {
+            nac = look_ahead(c, c->parser.cmd_start, (size_t)lim.max_bulk, ac, KDB_PREFETCH_MAX);
+            iac = 0;
+            if (nac > 1) {
+                const char *bufs[KDB_PREFETCH_MAX];
+                for (int i = 0; i < nac; i++) bufs[i] = c->qbuf;
+                prefetch_keys(c->srv, c->dbid, bufs, ac, nac);
+            }
         }
-        build_argv(c);
-        if (!dispatch_command(c)) { /* paused: keep it, resume later */
+        const ahead_cmd *a = NULL;
+        if (iac < nac) {
+            if (at_start && ac[iac].start == c->parser.cmd_start)
+                a = &ac[iac++];
+            else
+                iac = nac = 0; /* out of step: parse normally from here */
+        }
+        if (a && a->argc <= FAST_MAX_ARGS) {
+            fast_argv(c, a);
+            c->parser.pos = a->end;
+        } else {
+            int r = resp_parse(&c->parser, c->qbuf, c->qlen, &lim);
+            if (r == RESP_NEED_MORE) break;
+            if (r == RESP_ERROR) {
+                char msg[128];
+                snprintf(msg, sizeof(msg), "ERR %s", c->parser.err);
+                sg_log(SG_LOG_VERBOSE, "Protocol error (%s) from client: id=%llu addr=%s",
+                       c->parser.err, (unsigned long long)c->id, c->addr);
+                reply_error(c, msg);
+                c->flags |= CL_CLOSE_AFTER_REPLY;
+                break;
+            }
+            build_argv(c);
+        }
+        if (!dispatch_command(c)) {    /* paused: keep it, resume later */
+            if (c->parser.argc == 0) { /* taken from the lookahead: let the parser have it */
+                c->parser.pos = c->parser.cmd_start;
+                int r = resp_parse(&c->parser, c->qbuf, c->qlen, &lim);
+                sg_assert(r == RESP_COMMAND);
+            }
             c->pending_cmd = true;
             break;
         }
@@ -557,7 +717,7 @@ static void read_handler(ev_loop *l, int fd, void *data, int mask) {
     c->qbuf[c->qlen] = '\0';
     c->net_in += (uint64_t)n;
     s->stat_net_input += (uint64_t)n;
-    c->last_interaction_us = sg_monotonic_us();
+    c->last_interaction_us = ev_last_wake_us(l); /* no clock read per read */
     if (c->qlen > c->qbuf_peak) c->qbuf_peak = c->qlen;
     if (c->qlen > limit) {
         sg_log(SG_LOG_WARNING,
@@ -568,7 +728,51 @@ static void read_handler(ev_loop *l, int fd, void *data, int mask) {
         client_close_async(c);
         return;
     }
-    process_input(c);
+    if (!batch_running) {
+        batch_add(c);
+        ev_set_after_events(l, clients_process_batch, s);
+    } else {
+        process_input(c);
+    }
+}
+
+/* Runs the input of the clients read in this round of events: first the
+ * keys of their next commands are prefetched together, KDB_PREFETCH_MAX
+ * clients at a time, so that at pipeline 1 the lookups of different clients
+ * overlap their cache misses the way pipelined commands of one client do.
+ * Each client's commands still run in order, and every client read in the
+ * round is served in the round, as before. */
+static void clients_process_batch(ev_loop *l, void *data) {
+    SG_UNUSED(l);
+    server *s = data;
+    if (batch_running || !nbatch) return;
+    batch_running = true;
+    dispatch_clock_break(); /* the reads of this round came before */
+    for (size_t i = 0; i < nbatch; i += KDB_PREFETCH_MAX) {
+        size_t end = nbatch - i < KDB_PREFETCH_MAX ? nbatch : i + KDB_PREFETCH_MAX;
+        if (end - i > 1) {
+            ahead_cmd ac[KDB_PREFETCH_MAX];
+            const char *bufs[KDB_PREFETCH_MAX];
+            int n = 0, dbid = -1;
+            for (size_t j = i; j < end; j++) {
+                client *c = batch[j];
+                if (!c || c->pending_cmd || c->parser.reqtype != RESP_REQ_NONE ||
+                    !(c->flags & CL_AUTHENTICATED))
+                    continue;
+                if (dbid < 0) dbid = c->dbid;
+                if (c->dbid != dbid) continue; /* one database per batch: the usual case */
+                if (look_ahead(c, c->parser.cmd_start, cfg.proto_max_bulk_len, &ac[n], 1))
+                    bufs[n++] = c->qbuf;
+            }
+            if (n > 1) prefetch_keys(s, dbid, bufs, ac, n);
+        }
+        for (size_t j = i; j < end; j++) {
+            client *c = batch[j];
+            if (c && !(c->flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP))) process_input(c);
+        }
+    }
+    nbatch = 0;
+    batch_running = false;
 }
 
 void client_drop_pending(client *c) {

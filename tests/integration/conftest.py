@@ -98,6 +98,25 @@ def _ping_once(host, port, timeout=0.5):
         return None
 
 
+def _server_pid(host, port, timeout=0.5):
+    """process_id from INFO server, or None (no reply, NOAUTH, TLS-only...)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            s.sendall(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+            data = b""
+            while b"process_id:" not in data or not data.split(b"process_id:", 1)[1].count(b"\r\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    return None
+                data += chunk
+                if data.startswith(b"-"):
+                    return None
+            return int(data.split(b"process_id:", 1)[1].split(b"\r\n", 1)[0])
+    except (OSError, ValueError):
+        return None
+
+
 def _is_ready_reply(line):
     """True when a PING reply means 'the server is up and serving'.
 
@@ -142,6 +161,7 @@ class ServerProcess:
         self.returncode = None
         self.died_unexpectedly = False
         self.needed_sigkill = False
+        self.port_taken = False
 
     # -- lifecycle ------------------------------------------------------------
     def command_line(self, port):
@@ -173,8 +193,9 @@ class ServerProcess:
             if self.proc.returncode is not None and self.proc.returncode < 0 \
                     and self.proc.returncode not in (-signal.SIGTERM, -signal.SIGKILL):
                 break  # crashed by itself: retrying on another port will not help
-            if "in use" not in self.log_tail().lower():
+            if "in use" not in self.log_tail().lower() and not self.port_taken:
                 break  # not a port clash; report right away
+            self.port_taken = False
         self.proc = None  # already reaped; nothing for stop() to check
         pytest.fail("%s server did not start (%s): %s\n--- log %s ---\n%s"
                     % (self.name, " ".join(self.command_line(self.port)), last_error,
@@ -187,6 +208,13 @@ class ServerProcess:
             if rc is not None:
                 return False, "process exited early (%s)" % _describe_returncode(rc)
             if _is_ready_reply(_ping_once(self.host, self.port)):
+                # The port may have been taken by another process between
+                # find_free_port and our bind: make sure it is ours.
+                pid = _server_pid(self.host, self.port)
+                if pid is not None and pid != self.proc.pid:
+                    self.port_taken = True
+                    return False, "port %d answered by another process (pid %d)" % (
+                        self.port, pid)
                 return True, None
             time.sleep(0.02)
         return False, "no PING reply within %.0f s" % START_TIMEOUT
