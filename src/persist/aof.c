@@ -414,35 +414,8 @@ void aof_key_removed(server *s, int dbid, const char *key, size_t klen, int why)
 
 /* ---- files ---- */
 
-static int fsync_dir(const char *dir) {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    int e = errno;
-    close(fd);
-    errno = e;
-    return rc;
-}
-
 static void path_of(char *out, size_t n, const char *name) {
     snprintf(out, n, "%s/%s", cfg.appenddirname, name);
-}
-
-static int write_all(int fd, const char *p, size_t n) {
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        if (w == 0) {
-            errno = ENOSPC;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 /* Writes a whole small file atomically: temporary file, fsync, rename,
@@ -453,7 +426,7 @@ static int write_file_atomic(const char *name, const char *p, size_t n) {
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     int fd = open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
     if (fd < 0) return -1;
-    if (write_all(fd, p, n) != 0 || fsync(fd) != 0) {
+    if (persist_write_all(fd, p, n) != 0 || fsync(fd) != 0) {
         int e = errno;
         close(fd);
         unlink(tmp);
@@ -462,7 +435,7 @@ static int write_file_atomic(const char *name, const char *p, size_t n) {
     }
     close(fd);
     if (rename(tmp, path) != 0) return -1;
-    return fsync_dir(cfg.appenddirname);
+    return persist_fsync_dir(cfg.appenddirname);
 }
 
 /* The manifest lists the base file (if any), then the incremental files
@@ -534,7 +507,7 @@ static int read_manifest(void) {
 
 static int ensure_dir(void) {
     if (mkdir(cfg.appenddirname, 0755) == 0) {
-        if (fsync_dir(".") != 0) { /* make the new directory's entry durable */
+        if (persist_fsync_dir(".") != 0) { /* make the new directory's entry durable */
             sg_log(SG_LOG_WARNING, "Can't fsync the data directory: %s", strerror(errno));
             return -1;
         }
@@ -1171,7 +1144,7 @@ static void rewrite_done(server *s, void *ctx, bool ok) {
     }
     A.nhist = 0;
     A.hist_size = 0;
-    fsync_dir(cfg.appenddirname);
+    persist_fsync_dir(cfg.appenddirname);
     snprintf(A.base_name, sizeof(A.base_name), "%s", A.rw_base);
     A.base_seq = A.rw_seq;
     A.base_file_size = file_size(A.base_name);
@@ -1216,7 +1189,7 @@ static int rewrite_start(server *s) {
     char incr[512];
     snprintf(incr, sizeof(incr), "%s.%llu.incr.aof", cfg.appendfilename, (unsigned long long)seq);
     int nfd = open_incr(incr, true);
-    if (nfd < 0 || fsync(nfd) != 0 || fsync_dir(cfg.appenddirname) != 0) {
+    if (nfd < 0 || fsync(nfd) != 0 || persist_fsync_dir(cfg.appenddirname) != 0) {
         sg_log(SG_LOG_WARNING, "AOF rewrite: can't create %s: %s", incr, strerror(errno));
         if (nfd >= 0) close(nfd);
         A.last_rewrite_ok = false;

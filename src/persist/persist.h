@@ -65,6 +65,12 @@ typedef int aof_record_fn(void *ctx, const char *payload, size_t len, size_t off
  * authenticate are corrupt. */
 int aof_scan(const char *p, size_t n, aof_record_fn *fn, void *ctx, aof_scan_result *r);
 
+/* fileio.c: writes all of p (EINTR retried; a write of 0 bytes is ENOSPC)
+ * and fsyncs a directory (after a rename or create in it). 0 or -1 with
+ * errno. */
+int persist_write_all(int fd, const void *p, size_t n);
+int persist_fsync_dir(const char *dir);
+
 /* Runs a rewrite (compaction) now: a new base file from the dataset, a new
  * empty incremental file, then the manifest. Returns 0 or -1 (logged). */
 int aof_rewrite_now(server *s);

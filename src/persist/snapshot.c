@@ -35,6 +35,7 @@
 #include "snapshot.h"
 
 #include "../server/config.h"
+#include "persist.h"
 #include "serialize.h"
 
 #include <errno.h>
@@ -66,17 +67,6 @@ static uint64_t get_le(const uint8_t *p, int n) {
     uint64_t v = 0;
     for (int i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
     return v;
-}
-
-static size_t varint_put(uint8_t *p, uint64_t v) {
-    size_t n = 0;
-    do {
-        uint8_t b = v & 0x7f;
-        v >>= 7;
-        if (v) b |= 0x80;
-        p[n++] = b;
-    } while (v);
-    return n;
 }
 
 /* 1: *v read, *pos advanced; 0: needs more bytes; -1: malformed. */
@@ -144,27 +134,9 @@ typedef struct snap_writer {
     int err; /* first errno */
 } snap_writer;
 
-static int write_all(int fd, const void *p, size_t n) {
-    const char *c = p;
-    while (n) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        if (w == 0) {
-            errno = ENOSPC;
-            return -1;
-        }
-        c += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static void w_write(snap_writer *w, const void *p, size_t n) {
     if (w->err) return;
-    if (write_all(w->fd, p, n) != 0) {
+    if (persist_write_all(w->fd, p, n) != 0) {
         w->err = errno ? errno : EIO;
         return;
     }
@@ -307,16 +279,16 @@ static void write_entry(void *ctx, kentry *e) {
     uint8_t h[48];
     size_t n = 0;
     h[n++] = 'K';
-    n += varint_put(h + n, (uint64_t)v->db);
+    n += ks_varint_put(h + n, (uint64_t)v->db);
     h[n++] = exp >= 0 ? 1 : 0;
     if (exp >= 0) {
         put_le(h + n, (uint64_t)exp, 8);
         n += 8;
     }
-    n += varint_put(h + n, kl);
+    n += ks_varint_put(h + n, kl);
     w_put(w, h, n);
     w_put(w, k, kl);
-    n = varint_put(h, persist_body_len(e));
+    n = ks_varint_put(h, persist_body_len(e));
     w_put(w, h, n);
     persist_write_body(e, w_put, w);
     w->keys++;
@@ -390,11 +362,7 @@ static int fsync_dir_of(const char *path) {
         *slash = 0;
     else
         snprintf(dir, sizeof(dir), ".");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
+    return persist_fsync_dir(dir);
 }
 
 /* Ends the file: the end block, fdatasync, rename, directory fsync.
@@ -403,9 +371,9 @@ static void writer_end_blocks(snap_writer *w) {
     flush_data(w);
     uint8_t end[32];
     size_t n = 0;
-    n += varint_put(end + n, w->keys);
-    n += varint_put(end + n, w->blocks);
-    n += varint_put(end + n, w->rawtotal);
+    n += ks_varint_put(end + n, w->keys);
+    n += ks_varint_put(end + n, w->blocks);
+    n += ks_varint_put(end + n, w->rawtotal);
     emit_block(w, 'E', end, n);
 }
 
