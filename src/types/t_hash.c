@@ -487,6 +487,11 @@ void hincrbyfloat_command(client *c) {
     if (!e) e = hash_create(c);
     hash_set(e, c->argv[2], c->argvlen[2], buf, (size_t)n);
     hash_changed(c, 1, "hincrbyfloat");
+    /* Logged as the HSET of the result (as Redis propagates it), so a replay
+     * does not depend on long double arithmetic. */
+    const char *pargv[4] = {"HSET", c->argv[1], c->argv[2], buf};
+    size_t plens[4] = {4, c->argvlen[1], c->argvlen[2], (size_t)n};
+    server_propagate_override(c, 4, pargv, plens);
     reply_bulk(c, buf, (size_t)n);
 }
 

@@ -654,3 +654,19 @@ def test_debug_reload_round_trips_every_type(node):
     assert r.get("extra") == b"1" and r.get("str") == b"hello world"
     with pytest.raises(redis.ResponseError, match="only supports"):
         r.execute_command("DEBUG", "RELOAD", "BOGUS")
+
+
+def test_hincrbyfloat_is_logged_as_hset(node):
+    """As Redis propagates it: the result, not the increment, so a replay
+    does not depend on long double arithmetic."""
+    n = node(*AOF_ARGS)
+    r = n.start()
+    r.hset("h", "f", "1.5")
+    assert r.hincrbyfloat("h", "f", "0.1") == 1.6
+    assert r.hincrbyfloat("h", "g", "2.5e3") == 2500.0
+    raw = b"".join(f.read_bytes() for f in aof_dir(n).iterdir() if f.name.endswith(".incr.aof"))
+    assert b"HINCRBYFLOAT" not in raw.upper()
+    assert b"$3\r\n1.6\r\n" in raw and b"$4\r\n2500\r\n" in raw
+    n.stop()
+    r = n.start()
+    assert r.hgetall("h") == {b"f": b"1.6", b"g": b"2500"}
