@@ -204,8 +204,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         int npat = 0;
         bool star = false;
         for (int k = 0; k < m; k++) {
-            if (bl[k] && (b[k][0] == '~' || b[k][0] == '%')) npat++;
-            if (bl[k] == 2 && !memcmp(b[k], "~*", 2)) star = true;
+            /* inside a selector too: "(~*" opens one, "~*)" closes one */
+            const char *t = b[k];
+            size_t tl = bl[k];
+            if (tl && t[0] == '(') t++, tl--;
+            if (tl && t[tl - 1] == ')') tl--;
+            if (tl && (t[0] == '~' || t[0] == '%')) npat++;
+            if (tl == 2 && !memcmp(t, "~*", 2)) star = true;
         }
         if (star && npat > 1) ambiguous = true;
         if (m <= MAX_ARGS && !ambiguous) {
