@@ -44,8 +44,6 @@ static handler_fn *const handlers[CMDID__COUNT] = {
 };
 
 extern int dispatch_errors_in_command;
-void dispatch_clock_break(void); /* also called by networking.c */
-const cmd_def *dispatch_lookup(const char *name, size_t len);
 
 bool server_has_handler(const cmd_def *d) {
     return handlers[d->id] != NULL || d->id == CMDID_command;

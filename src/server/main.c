@@ -172,6 +172,7 @@ int main(int argc, char **argv) {
         sg_log(SG_LOG_WARNING, "Failed creating the event loop: %s", strerror(errno));
         return 1;
     }
+    ev_set_after_events(srv->loop, server_after_events, srv); /* clients read in a round */
 
     if (cfg.port) {
         char *binds = strdup(cfg.bind);

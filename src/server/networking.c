@@ -6,7 +6,7 @@
  *   accepted --(protected mode / maxclients refusal)--> error sent, closed
  *      |
  *   reading: bytes -> qbuf; after the round of events that read them, the
- *      |  clients' input runs (clients_process_batch): lookahead over the
+ *      |  clients' input runs (server_after_events): lookahead over the
  *      |  complete commands (look_ahead: their keys are prefetched together,
  *      |  their spans become argv) or resp_parse -> dispatch, repeatedly
  *      |  replies accumulate in obuf (16 KB) then in blocks
@@ -35,10 +35,9 @@
 static void read_handler(ev_loop *l, int fd, void *data, int mask);
 static void write_handler(ev_loop *l, int fd, void *data, int mask);
 static void client_event(ev_loop *l, int fd, void *data, int mask);
-static void clients_process_batch(ev_loop *l, void *data);
 
 /* Clients read in the current round of events, processed after the round
- * (clients_process_batch). */
+ * (server_after_events). */
 static client **batch;
 static size_t nbatch, batchcap;
 static bool batch_running;
@@ -505,8 +504,6 @@ peek_count(const char *buf, size_t len, size_t *pos, char prefix, size_t *out) {
     return true;
 }
 
-const cmd_def *dispatch_lookup(const char *name, size_t len); /* dispatch.c */
-
 /* A command the lookahead found complete in the query buffer. */
 #define FAST_MAX_ARGS 8
 typedef struct ahead_cmd {
@@ -596,8 +593,6 @@ static void fast_argv(client *c, const ahead_cmd *a) {
     }
     c->argc = a->argc;
 }
-
-void dispatch_clock_break(void); /* dispatch.c */
 
 static void process_input(client *c) {
     if (!batch_running) dispatch_clock_break(); /* time passed since the last command */
@@ -729,8 +724,7 @@ static void read_handler(ev_loop *l, int fd, void *data, int mask) {
         return;
     }
     if (!batch_running) {
-        batch_add(c);
-        ev_set_after_events(l, clients_process_batch, s);
+        batch_add(c); /* run by server_after_events, after this round */
     } else {
         process_input(c);
     }
@@ -742,7 +736,7 @@ static void read_handler(ev_loop *l, int fd, void *data, int mask) {
  * overlap their cache misses the way pipelined commands of one client do.
  * Each client's commands still run in order, and every client read in the
  * round is served in the round, as before. */
-static void clients_process_batch(ev_loop *l, void *data) {
+void server_after_events(ev_loop *l, void *data) {
     SG_UNUSED(l);
     server *s = data;
     if (batch_running || !nbatch) return;

@@ -409,6 +409,11 @@ bool client_auth_required(const client *c);
 /* ---- dispatch ---- */
 /* Returns false if the command was held back by CLIENT PAUSE. */
 bool dispatch_command(client *c);
+/* Command lookup with a one-entry cache of the last name (dispatch.c). */
+const cmd_def *dispatch_lookup(const char *name, size_t len);
+/* Ends the chained command clock: the next command reads the clock for its
+ * start (other work or waiting came between). */
+void dispatch_clock_break(void);
 void client_process_pending_input(client *c);
 void server_flush_pending_writes(server *s);
 void server_free_closed_clients(server *s);
@@ -425,6 +430,9 @@ void config_write_markdown(FILE *out);
 /* ---- cron ---- */
 void server_cron(ev_loop *l, void *data);
 void server_before_sleep(ev_loop *l, void *data);
+/* After each round of events: runs the input of the clients read in it,
+ * their next keys prefetched together (networking.c). */
+void server_after_events(ev_loop *l, void *data);
 void server_shutdown(server *s, bool nosave);
 sstr *server_info(server *s, client *c, int argc, char **argv, size_t *argvlen);
 
