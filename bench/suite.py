@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Surge benchmark suite: one command, Surge vs Debian's redis-server.
 
-    bench/suite.py [--quick] [--rounds N] [--only SECTIONS]
+    bench/suite.py [--quick] [--rounds N] [--only SECTIONS] [--target-rows] [--scale X]
 
 Sections (all by default, in this order):
   throughput  redis-benchmark: GET SET INCR MSET LPUSH LRANGE_100 HSET SADD
@@ -285,8 +285,8 @@ def preload_strings(srv, keyspace, size):
 
 
 # ------------------------------------------------------------ throughput --
-def throughput_configs(quick):
-    n1 = 5000 if quick else 200000
+def throughput_configs(quick, target_rows=False, scale=1.0):
+    n1 = int((5000 if quick else 200000) * scale)
     cfg = []
     mult = {1: 1, 16: 5, 64: 8}
     tfac = {"LRANGE_100": 0.2, "MSET": 0.4}
@@ -295,6 +295,8 @@ def throughput_configs(quick):
         for conns in (50, 1000):
             tests = ALL_TESTS if (size, conns) == (16, 50) else ["SET", "GET"]
             if size != 16 and conns != 50:
+                continue
+            if target_rows and (size, conns) != (16, 50):
                 continue
             for p in (1, 16, 64):
                 for t in tests:
@@ -328,8 +330,8 @@ def bench_one(srv, test, p, conns, size, n, keyspace, work, tag):
     return {"rps": rps, "ut": u1 - u0, "st": s1 - s0, "n": n}
 
 
-def section_throughput(srvs, rounds, quick, work, raw):
-    cfgs = throughput_configs(quick)
+def section_throughput(srvs, rounds, quick, work, raw, target_rows=False, scale=1.0):
+    cfgs = throughput_configs(quick, target_rows, scale)
     res = {}   # cfg[:4] -> server -> [per-round dict]
     for srv in srvs.values():   # untimed warm-up
         run(["redis-benchmark", "-p", str(srv.port), "-n", "20000", "-c", "50",
@@ -959,6 +961,11 @@ def main():
     ap.add_argument("--rounds", type=int, default=None, help="default 2 (quick: 1)")
     ap.add_argument("--only", default="throughput,latency,growth,memory,startup",
                     help="comma-separated subset of sections")
+    ap.add_argument("--target-rows", action="store_true",
+                    help="throughput: only the rows with targets (16-byte values, 50 "
+                         "connections)")
+    ap.add_argument("--scale", type=float, default=1.0,
+                    help="throughput: multiply request counts (finer CPU readings)")
     a = ap.parse_args()
     sections = set(a.only.split(","))
     rounds = a.rounds or (1 if a.quick else 2)
@@ -997,7 +1004,7 @@ def main():
             "rounds": "%d (ABBA order)" % rounds,
         }
         if "throughput" in sections:
-            tp = section_throughput(srvs, rounds, a.quick, work, raw)
+            tp = section_throughput(srvs, rounds, a.quick, work, raw, a.target_rows, a.scale)
         if "latency" in sections:
             lat = section_latency(srvs, rounds, a.quick, raw)
         if "growth" in sections:

@@ -127,6 +127,12 @@ unsigned sg_key_slot(const char *key, size_t len);
 int64_t sg_ustime(void); /* wall clock, microseconds since the epoch */
 int64_t sg_mstime(void); /* wall clock, milliseconds since the epoch */
 uint64_t sg_monotonic_us(void);
+/* Makes sg_monotonic_us read the TSC where it is invariant (x86-64, see
+ * time_log.c); SURGE_CLOCK=posix in the environment keeps clock_gettime.
+ * Call once, before other threads start. */
+void sg_clock_init(void);
+/* "X86 TSC @ 2100 ticks/us" or "POSIX clock_gettime", for INFO. */
+const char *sg_clock_name(void);
 
 /* ---- randomness -------------------------------------------------------- */
 void sg_random_bytes(void *dst, size_t n); /* getrandom(), falls back to time */

@@ -55,6 +55,11 @@ void ev_destroy(ev_loop *l) {
     sg_free(l);
 }
 
+static uint32_t epoll_bits(int mask) {
+    return ((mask & EV_READABLE) ? EPOLLIN : 0) | ((mask & EV_WRITABLE) ? EPOLLOUT : 0) |
+           ((mask & EV_EDGE) ? EPOLLET : 0);
+}
+
 int ev_add(ev_loop *l, int fd, int mask, ev_file_fn *fn, void *data) {
     if (fd < 0 || fd >= l->setsize) return -1;
     ev_file *f = &l->files[fd];
@@ -62,7 +67,7 @@ int ev_add(ev_loop *l, int fd, int mask, ev_file_fn *fn, void *data) {
     int nm = f->mask | mask;
     if (nm == f->mask && f->fn == fn) return 0;
     struct epoll_event ee = {0};
-    ee.events = ((nm & EV_READABLE) ? EPOLLIN : 0) | ((nm & EV_WRITABLE) ? EPOLLOUT : 0);
+    ee.events = epoll_bits(nm);
     ee.data.fd = fd;
     if (epoll_ctl(l->epfd, op, fd, &ee) < 0) return -1;
     f->mask = nm;
@@ -76,11 +81,26 @@ void ev_del(ev_loop *l, int fd, int mask) {
     ev_file *f = &l->files[fd];
     if (!f->mask) return;
     int nm = f->mask & ~mask;
+    if (!(nm & (EV_READABLE | EV_WRITABLE))) nm = 0;
     struct epoll_event ee = {0};
-    ee.events = ((nm & EV_READABLE) ? EPOLLIN : 0) | ((nm & EV_WRITABLE) ? EPOLLOUT : 0);
+    ee.events = epoll_bits(nm);
     ee.data.fd = fd;
     epoll_ctl(l->epfd, nm ? EPOLL_CTL_MOD : EPOLL_CTL_DEL, fd, &ee);
     f->mask = nm;
+}
+
+/* Switches a registered file between edge and level triggering. A switch to
+ * edge triggering reports the file once more if it is ready now (epoll
+ * re-checks on EPOLL_CTL_MOD), so no input is stranded. */
+void ev_set_edge(ev_loop *l, int fd, bool edge) {
+    if (fd < 0 || fd >= l->setsize) return;
+    ev_file *f = &l->files[fd];
+    if (!f->mask || !!(f->mask & EV_EDGE) == edge) return;
+    int nm = edge ? f->mask | EV_EDGE : f->mask & ~EV_EDGE;
+    struct epoll_event ee = {0};
+    ee.events = epoll_bits(nm);
+    ee.data.fd = fd;
+    if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ee) == 0) f->mask = nm;
 }
 
 int ev_mask(ev_loop *l, int fd) {

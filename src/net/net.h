@@ -22,6 +22,12 @@
 
 #define EV_READABLE 1
 #define EV_WRITABLE 2
+/* With EV_READABLE|EV_WRITABLE in ev_add: the registration is edge
+ * triggered (EPOLLET). The handler must then read until a short read or
+ * EAGAIN, or ask for level triggering back with ev_set_edge(false) while it
+ * leaves input in the socket: epoll does not re-check an edge-triggered file
+ * it has reported, which is what saves the work. */
+#define EV_EDGE 4
 
 typedef struct ev_loop ev_loop;
 typedef void ev_file_fn(ev_loop *l, int fd, void *data, int mask);
@@ -35,6 +41,7 @@ void ev_destroy(ev_loop *l);
 int ev_add(ev_loop *l, int fd, int mask, ev_file_fn *fn, void *data);
 void ev_del(ev_loop *l, int fd, int mask);
 int ev_mask(ev_loop *l, int fd);
+void ev_set_edge(ev_loop *l, int fd, bool edge);
 void ev_set_before_sleep(ev_loop *l, ev_hook_fn *fn, void *data);
 /* Called after the handlers of each epoll_wait round have run. */
 void ev_set_after_events(ev_loop *l, ev_hook_fn *fn, void *data);

@@ -736,6 +736,10 @@ static void check_transition(server *s) {
 
 /* ---- the loop hooks ---- */
 
+bool aof_holds_replies(void) {
+    return A.enabled || cfg.appendonly;
+}
+
 void aof_before_sleep(server *s) {
     check_transition(s);
     if (!A.enabled) return;

@@ -160,7 +160,7 @@ static sstr *gen_server(server *s, sstr *o) {
                     "redis_mode:standalone\r\n"
                     "os:%s %s %s\r\n"
                     "arch_bits:%d\r\n"
-                    "monotonic_clock:POSIX clock_gettime\r\n"
+                    "monotonic_clock:%s\r\n"
                     "multiplexing_api:epoll\r\n"
                     "atomicvar_api:c11-builtin\r\n"
                     "gcc_version:%d.%d.%d\r\n"
@@ -178,7 +178,7 @@ static sstr *gen_server(server *s, sstr *o) {
                     "config_file:%s\r\n"
                     "io_threads_active:0\r\n",
                     SURGE_REDIS_VERSION, SURGE_VERSION, (unsigned long long)build_id, u.sysname,
-                    u.release, u.machine, (int)(sizeof(long) * 8),
+                    u.release, u.machine, (int)(sizeof(long) * 8), sg_clock_name(),
 #ifdef __GNUC__
                     __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__,
 #else

@@ -120,6 +120,7 @@ int main(int argc, char **argv) {
         usage();
         return 0;
     }
+    sg_clock_init(); /* before any thread starts */
     config_init_defaults();
     if (argc >= 2 && !strcmp(argv[1], "--config-reference")) {
         config_write_markdown(stdout);

@@ -35,6 +35,7 @@
 static void read_handler(ev_loop *l, int fd, void *data, int mask);
 static void write_handler(ev_loop *l, int fd, void *data, int mask);
 static void client_event(ev_loop *l, int fd, void *data, int mask);
+static int client_write(client *c);
 
 /* Clients read in the current round of events, processed after the round
  * (server_after_events). */
@@ -64,10 +65,7 @@ client *client_create(server *s, conn *cn, const char *ip, int port) {
     c->dbid = 0;
     c->db = ks_db(s->ks, 0);
     resp_parser_init(&c->parser);
-    if (strchr(ip, ':'))
-        snprintf(c->addr, sizeof(c->addr), "%s:%d", ip, port);
-    else
-        snprintf(c->addr, sizeof(c->addr), "%s:%d", ip, port);
+    snprintf(c->addr, sizeof(c->addr), "%s:%d", ip, port); /* IPv6 unbracketed, as Redis */
     c->local = net_is_loopback(ip);
     char lip[48];
     int lport = 0;
@@ -89,7 +87,10 @@ client *client_create(server *s, conn *cn, const char *ip, int port) {
         s->by_fd_size = n;
     }
     s->by_fd[cn->fd] = c;
-    if (ev_add(s->loop, cn->fd, EV_READABLE, client_event, c) != 0) {
+    /* Plain sockets are edge triggered (read_handler); TLS ones level
+     * triggered, since OpenSSL may hold decrypted bytes epoll cannot see. */
+    c->edge = !conn_is_tls(cn);
+    if (ev_add(s->loop, cn->fd, EV_READABLE | (c->edge ? EV_EDGE : 0), client_event, c) != 0) {
         client_free(c);
         return NULL;
     }
@@ -690,7 +691,18 @@ static void read_handler(ev_loop *l, int fd, void *data, int mask) {
         c->qbuf = sg_realloc(c->qbuf, ncap);
         c->qcap = ncap;
     }
-    ssize_t n = conn_read(c->conn, c->qbuf + c->qlen, c->qcap - c->qlen - 1);
+    size_t space = c->qcap - c->qlen - 1;
+    ssize_t n = conn_read(c->conn, c->qbuf + c->qlen, space);
+    /* Edge triggering: epoll reports the socket once per arrival and does
+     * not re-check it on the next wait, which saves a poll of every socket
+     * it reported (most of them idle again at pipeline 1). A read that
+     * filled the buffer may have left input behind: level triggering until
+     * a short read, so the loop comes back for it after serving the others. */
+    if (c->edge) {
+        int e = errno;
+        ev_set_edge(l, c->conn->fd, n < 0 ? e == EAGAIN : (size_t)n < space);
+        errno = e;
+    }
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR) {
             /* TLS: the handshake needs the socket writable to go on. */
@@ -742,6 +754,7 @@ void server_after_events(ev_loop *l, void *data) {
     if (batch_running || !nbatch) return;
     batch_running = true;
     dispatch_clock_break(); /* the reads of this round came before */
+    bool early = !aof_holds_replies();
     for (size_t i = 0; i < nbatch; i += KDB_PREFETCH_MAX) {
         size_t end = nbatch - i < KDB_PREFETCH_MAX ? nbatch : i + KDB_PREFETCH_MAX;
         if (end - i > 1) {
@@ -762,7 +775,18 @@ void server_after_events(ev_loop *l, void *data) {
         }
         for (size_t j = i; j < end; j++) {
             client *c = batch[j];
-            if (c && !(c->flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP))) process_input(c);
+            if (c && !(c->flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP))) {
+                process_input(c);
+                /* Its replies go now, not after the whole round: the client
+                 * can send its next request while the server serves the
+                 * others. The pending-writes pass finds it done (a partial
+                 * write is finished there, with the writable event). Not
+                 * with the append-only log on: no reply may leave before
+                 * the log's write (and fsync) in before-sleep. */
+                if (early && (c->flags & CL_PENDING_WRITE) && !(c->flags & CL_CLOSE_ASAP) &&
+                    c->conn)
+                    client_write(c);
+            }
         }
     }
     nbatch = 0;

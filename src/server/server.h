@@ -109,6 +109,7 @@ typedef struct client {
     char addr[64];
     char laddr[64];
     bool local;
+    bool edge; /* plain TCP: the socket is registered edge triggered (see read_handler) */
     int64_t ctime_ms;
     uint64_t last_interaction_us;
     struct client *next_pending;
@@ -356,6 +357,8 @@ size_t notify_flags_format(int flags, char *out, size_t outlen);
 void aof_after_command(client *c, const cmd_def *d, uint64_t dirty_before);
 void aof_key_removed(server *s, int dbid, const char *key, size_t klen, int why);
 void aof_before_sleep(server *s); /* write (and fsync per policy) before replies go */
+/* Whether replies must wait for aof_before_sleep (the log is on). */
+bool aof_holds_replies(void);
 void aof_cron(server *s);
 int aof_load_at_startup(server *s); /* 0, or -1 (logged): refuse to start */
 void aof_shutdown(server *s);

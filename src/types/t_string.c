@@ -178,10 +178,12 @@ static void set_generic(client *c, int flags, int64_t expire, int valarg) {
             reply_null(c);
         }
     }
-    bool found = kdb_exists(c->db, key, klen);
-    if (((flags & SF_NX) && found) || ((flags & SF_XX) && !found)) {
-        if (!(flags & SF_GET)) reply_null(c);
-        return;
+    if (flags & (SF_NX | SF_XX)) { /* a plain SET looks the key up once, in set_key */
+        bool found = kdb_exists(c->db, key, klen);
+        if (((flags & SF_NX) && found) || ((flags & SF_XX) && !found)) {
+            if (!(flags & SF_GET)) reply_null(c);
+            return;
+        }
     }
     const char *v = c->argv[valarg];
     size_t n = c->argvlen[valarg];

@@ -217,6 +217,12 @@ typedef struct zsl_node zsl_node;
 typedef struct zsl_level {
     zsl_node *forward;
     unsigned long span; /* elements crossed by following forward */
+    /* forward->score: a search decides to stop at this level without
+     * loading the forward node, which in a large set is a cache miss. At
+     * each level a search ends on one such failed comparison; the cached
+     * copy halves the nodes it touches for 8 bytes per level (1.33 levels
+     * per node on average). */
+    double fscore;
 } zsl_level;
 
 struct zsl_node {
@@ -242,6 +248,17 @@ static inline int node_cmp(const zsl_node *x, double s, const char *m, size_t n)
     return elcmp(x->score, x->de->key, x->de->klen, s, m, n);
 }
 
+/* Whether x's forward at level i sorts before (s, m): the cached score
+ * decides unless it ties, and only a tie reads the forward node's member. */
+static inline bool fwd_before(const zsl_node *x, int i, double s, const char *m, size_t n) {
+    const zsl_node *f = x->level[i].forward;
+    if (!f) return false;
+    double fs = x->level[i].fscore;
+    if (fs < s) return true;
+    if (fs > s) return false;
+    return node_cmp(f, s, m, n) < 0;
+}
+
 static zsl_node *node_new(int level, double score, dict_entry *de) {
     zsl_node *x = sg_malloc(sizeof(zsl_node) + (size_t)level * sizeof(zsl_level));
     x->de = de;
@@ -250,6 +267,7 @@ static zsl_node *node_new(int level, double score, dict_entry *de) {
     for (int i = 0; i < level; i++) {
         x->level[i].forward = NULL;
         x->level[i].span = 0;
+        x->level[i].fscore = 0;
     }
     return x;
 }
@@ -288,7 +306,7 @@ static zsl_node *zsl_insert(zset *zs, double score, dict_entry *de) {
     unsigned long rank[ZSL_MAXLEVEL];
     for (int i = zs->level - 1; i >= 0; i--) {
         rank[i] = i == zs->level - 1 ? 0 : rank[i + 1];
-        while (x->level[i].forward && node_cmp(x->level[i].forward, score, de->key, de->klen) < 0) {
+        while (fwd_before(x, i, score, de->key, de->klen)) {
             rank[i] += x->level[i].span;
             x = x->level[i].forward;
         }
@@ -306,7 +324,9 @@ static zsl_node *zsl_insert(zset *zs, double score, dict_entry *de) {
     x = node_new(level, score, de);
     for (int i = 0; i < level; i++) {
         x->level[i].forward = update[i]->level[i].forward;
+        x->level[i].fscore = update[i]->level[i].fscore;
         update[i]->level[i].forward = x;
+        update[i]->level[i].fscore = score;
         x->level[i].span = update[i]->level[i].span - (rank[0] - rank[i]);
         update[i]->level[i].span = (rank[0] - rank[i]) + 1;
     }
@@ -326,6 +346,7 @@ static void zsl_unlink(zset *zs, zsl_node *x, zsl_node **update) {
         if (update[i]->level[i].forward == x) {
             update[i]->level[i].span += x->level[i].span - 1;
             update[i]->level[i].forward = x->level[i].forward;
+            update[i]->level[i].fscore = x->level[i].fscore;
         } else {
             update[i]->level[i].span -= 1;
         }
@@ -343,8 +364,7 @@ static void zsl_unlink(zset *zs, zsl_node *x, zsl_node **update) {
 static zsl_node *zsl_find(zset *zs, double score, const char *m, size_t n, zsl_node **update) {
     zsl_node *x = zs->header;
     for (int i = zs->level - 1; i >= 0; i--) {
-        while (x->level[i].forward && node_cmp(x->level[i].forward, score, m, n) < 0)
-            x = x->level[i].forward;
+        while (fwd_before(x, i, score, m, n)) x = x->level[i].forward;
         update[i] = x;
     }
     return x->level[0].forward;
@@ -377,7 +397,9 @@ static void zset_update_score(zset *zs, dict_entry *de, double newscore) {
     zsl_node *x = zsl_find(zs, de->v.d, de->key, de->klen, update);
     sg_assert(x && x->de == de);
     if ((!x->backward || x->backward->score < newscore) &&
-        (!x->level[0].forward || x->level[0].forward->score > newscore)) {
+        (!x->level[0].forward || x->level[0].fscore > newscore)) {
+        for (int i = 0; i < zs->level && update[i]->level[i].forward == x; i++)
+            update[i]->level[i].fscore = newscore;
         x->score = newscore;
         de->v.d = newscore;
         return;
@@ -509,6 +531,9 @@ static bool zset_check(const zset *zs) {
         if (zsl_rank(zs, x->score, x->de->key, x->de->klen) != rank) return false;
         prev = x;
     }
+    for (int i = 0; i < zs->level; i++) /* every level's cached forward scores */
+        for (const zsl_node *x = zs->header; x->level[i].forward; x = x->level[i].forward)
+            if (x->level[i].fscore != x->level[i].forward->score) return false;
     return prev == zs->tail && rank == zs->length;
 }
 #endif
