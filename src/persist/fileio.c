@@ -7,6 +7,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 int persist_write_all(int fd, const void *p, size_t n) {
@@ -35,4 +38,18 @@ int persist_fsync_dir(const char *dir) {
     close(fd);
     errno = e;
     return rc;
+}
+
+int persist_fsync_parent(const char *path) {
+    char dir[PATH_MAX];
+    int n = snprintf(dir, sizeof(dir), "%s", path);
+    if (n < 0 || (size_t)n >= sizeof(dir)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    char *slash = strrchr(dir, '/');
+    if (!slash) return persist_fsync_dir(".");
+    if (slash == dir) slash++; /* "/name": the root */
+    *slash = 0;
+    return persist_fsync_dir(dir);
 }

@@ -70,6 +70,8 @@ int aof_scan(const char *p, size_t n, aof_record_fn *fn, void *ctx, aof_scan_res
  * errno. */
 int persist_write_all(int fd, const void *p, size_t n);
 int persist_fsync_dir(const char *dir);
+/* fsyncs the directory that holds path ("." for a bare name). */
+int persist_fsync_parent(const char *path);
 
 /* Runs a rewrite (compaction) now: a new base file from the dataset, a new
  * empty incremental file, then the manifest. Returns 0 or -1 (logged). */

@@ -354,17 +354,6 @@ static void writer_free(snap_writer *w) {
     x_free(w);
 }
 
-static int fsync_dir_of(const char *path) {
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = 0;
-    else
-        snprintf(dir, sizeof(dir), ".");
-    return persist_fsync_dir(dir);
-}
-
 /* Ends the file: the end block, fdatasync, rename, directory fsync.
  * Frees w. 0 or -1 (logged, errno set). */
 static void writer_end_blocks(snap_writer *w) {
@@ -385,7 +374,7 @@ static void writer_sync_rename(snap_writer *w) {
     if (!w->err && close(w->fd) != 0) w->err = errno;
     w->fd = -1;
     if (!w->err && rename(w->tmp, w->path) != 0) w->err = errno;
-    if (!w->err && fsync_dir_of(w->path) != 0) w->err = errno;
+    if (!w->err && persist_fsync_parent(w->path) != 0) w->err = errno;
     if (w->err) unlink(w->tmp);
 }
 
@@ -397,11 +386,6 @@ static int writer_finish(snap_writer *w) {
     writer_free(w);
     errno = e;
     return e ? -1 : 0;
-}
-
-static void writer_abort(snap_writer *w) {
-    unlink(w->tmp);
-    writer_free(w);
 }
 
 /* ---- state ---- */
@@ -492,23 +476,18 @@ int snap_bg_start(server *s, const char *path, void (*done)(server *s, void *ctx
     return 0;
 }
 
-static void bg_complete(server *s);
+static void bg_complete(server *s, bool aborted);
 
 void snap_bg_abort(server *s) {
     if (!S.w) return;
     if (S.finishing) { /* too late to abandon: it is on disk or failing */
         pthread_join(S.syncer, NULL);
         S.finishing = false;
-        bg_complete(s);
+        bg_complete(s, false);
         return;
     }
-    snap_writer *w = S.w;
     ks_set_guard(s->ks, NULL, NULL, NULL);
-    S.w = NULL;
-    writer_abort(w);
-    for (unsigned i = 0; i < SG_SLOTS; i++) touched_free(i);
-    if (S.done) S.done(s, S.done_ctx, false);
-    S.done = NULL;
+    bg_complete(s, true);
 }
 
 static void *sync_main(void *arg) {
@@ -517,14 +496,15 @@ static void *sync_main(void *arg) {
     return NULL;
 }
 
-/* Ends the save (S.w written, synced and renamed, or failed): frees the
- * writer and runs the done callback. */
-static void bg_complete(server *s) {
+/* Ends the save (S.w written, synced and renamed, failed, or aborted
+ * midway): frees the writer and runs the done callback. */
+static void bg_complete(server *s, bool aborted) {
     snap_writer *w = S.w;
     S.w = NULL;
-    bool ok = !w->err;
+    bool ok = !w->err && !aborted;
     if (!ok) {
-        sg_log(SG_LOG_WARNING, "Background saving error (%s): %s", w->path, strerror(w->err));
+        if (!aborted)
+            sg_log(SG_LOG_WARNING, "Background saving error (%s): %s", w->path, strerror(w->err));
         unlink(w->tmp);
         for (unsigned i = 0; i < SG_SLOTS; i++) touched_free(i);
     }
@@ -558,7 +538,7 @@ static void bg_step(server *s, uint64_t budget_us) {
         }
         if (!w->err) writer_sync_rename(w); /* no thread: here, then */
     }
-    bg_complete(s);
+    bg_complete(s, false);
 }
 
 /* The thread's result, once it has one; then the save ends. */
@@ -566,7 +546,7 @@ static void bg_poll(server *s) {
     if (!S.finishing || !atomic_load(&S.synced)) return;
     pthread_join(S.syncer, NULL);
     S.finishing = false;
-    bg_complete(s);
+    bg_complete(s, false);
 }
 
 void snap_bg_finish_now(server *s) {
@@ -574,7 +554,7 @@ void snap_bg_finish_now(server *s) {
     if (S.finishing) {
         pthread_join(S.syncer, NULL);
         S.finishing = false;
-        bg_complete(s);
+        bg_complete(s, false);
     }
 }
 

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "server.h"
 #include "../persist/crypt.h"
+#include "../persist/persist.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -937,28 +938,11 @@ int config_rewrite(const char *path, char *err, size_t errlen) {
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int rc = -1;
     if (fd >= 0) {
-        size_t off = 0;
-        while (off < out->len) {
-            ssize_t w = write(fd, out->buf + off, out->len - off);
-            if (w <= 0) break;
-            off += (size_t)w;
-        }
-        if (off == out->len && fsync(fd) == 0 && close(fd) == 0) {
+        if (persist_write_all(fd, out->buf, out->len) == 0 && fsync(fd) == 0 && close(fd) == 0) {
             fd = -1;
             if (rename(tmp, path) == 0) {
                 rc = 0;
-                char dir[4200];
-                snprintf(dir, sizeof(dir), "%s", path);
-                char *slash = strrchr(dir, '/');
-                if (slash)
-                    *slash = '\0';
-                else
-                    snprintf(dir, sizeof(dir), ".");
-                int dfd = open(dir, O_RDONLY);
-                if (dfd >= 0) {
-                    fsync(dfd);
-                    close(dfd);
-                }
+                persist_fsync_parent(path); /* best effort: the file is in place */
             }
         }
         if (fd >= 0) close(fd);
