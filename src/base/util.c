@@ -105,6 +105,19 @@ int sg_str2ld(const char *s, size_t len, long double *out) {
 }
 
 int sg_str2d(const char *s, size_t len, double *out) {
+    /* Fast path for the common case, a plain integer ("000000010128", as
+     * redis-benchmark's scores are): [+-] and at most 15 digits is below
+     * 2^53, so the double is exact and the one strtod would give. */
+    size_t i = len && (s[0] == '-' || s[0] == '+');
+    if (len > i && len - i <= 15) {
+        uint64_t v = 0;
+        size_t j = i;
+        while (j < len && s[j] >= '0' && s[j] <= '9') v = v * 10 + (uint64_t)(s[j++] - '0');
+        if (j == len) {
+            *out = s[0] == '-' ? -(double)v : (double)v;
+            return 1;
+        }
+    }
     char buf[SG_MAX_DOUBLE_CHARS + 1];
     if (len == 0 || len >= sizeof(buf)) return 0;
     memcpy(buf, s, len);

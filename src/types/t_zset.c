@@ -1195,7 +1195,8 @@ static void zadd_generic(client *c, int flags) {
         reply_error(c, "ERR INCR option supports a single increment-element pair");
         return;
     }
-    double *scores = sg_malloc(sizeof(double) * (size_t)elements);
+    double few[8]; /* the usual ZADD has one pair */
+    double *scores = elements <= 8 ? few : sg_malloc(sizeof(double) * (size_t)elements);
     for (int j = 0; j < elements; j++) {
         int i = scoreidx + j * 2;
         if (!sg_str2d(c->argv[i], c->argvlen[i], &scores[j])) {
@@ -1249,7 +1250,7 @@ reply:
         reply_int(c, ch ? added + updated : added);
     }
 done:
-    sg_free(scores);
+    if (scores != few) sg_free(scores);
 }
 
 void zadd_command(client *c) {

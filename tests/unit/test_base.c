@@ -203,6 +203,30 @@ TEST(str2ld_rejects) {
     CHECK(sg_str2d("inf", 3, &d) && isinf(d));
     CHECK(!sg_str2d("nan", 3, &d));
     CHECK(!sg_str2d(" 1", 2, &d));
+    /* The integer fast path agrees with strtod, sign of zero included. */
+    static const char *const ints[] = {"0",
+                                       "-0",
+                                       "+7",
+                                       "000000010128",
+                                       "-42",
+                                       "999999999999999",
+                                       "-123456789012345",
+                                       "1234567890123456",
+                                       "9007199254740993",
+                                       "12a",
+                                       "-",
+                                       "+",
+                                       "1 ",
+                                       "0x10"};
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        char *end;
+        double want = strtod(ints[i], &end);
+        bool valid = *end == '\0' && end != ints[i];
+        double got = -1;
+        int ok = sg_str2d(ints[i], strlen(ints[i]), &got);
+        CHECK_EQ(ok, valid);
+        if (valid) CHECK(got == want && signbit(got) == signbit(want));
+    }
 }
 
 /* ---- glob ---- */
