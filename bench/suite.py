@@ -242,6 +242,11 @@ class Server:
             fields = f.read().rsplit(")", 1)[1].split()
         return int(fields[11]), int(fields[12])
 
+    def run_ns(self):
+        """CPU time in ns from /proc/PID/schedstat: exact, not tick-sampled."""
+        with open("/proc/%d/schedstat" % self.proc.pid) as f:
+            return int(f.read().split()[0])
+
     def rss_kb(self):
         with open("/proc/%d/status" % self.proc.pid) as f:
             for line in f:
@@ -319,8 +324,10 @@ def bench_one(srv, test, p, conns, size, n, keyspace, work, tag):
     else:
         args += ["-t", test.lower()]
     u0, s0 = srv.ticks()
+    ns0 = srv.run_ns()
     out = run(args, 600)
     u1, s1 = srv.ticks()
+    ns1 = srv.run_ns()
     with open(os.path.join(work, tag + ".csv"), "w") as f:
         f.write(out)
     rows = [ln.split('","') for ln in out.strip().splitlines()[1:] if ln.startswith('"')]
@@ -329,7 +336,7 @@ def bench_one(srv, test, p, conns, size, n, keyspace, work, tag):
     rps = float(rows[-1][1].strip('"'))
     if not rps > 0:
         raise Fail("bad rps in %s" % tag)
-    return {"rps": rps, "ut": u1 - u0, "st": s1 - s0, "n": n}
+    return {"rps": rps, "ut": u1 - u0, "st": s1 - s0, "ns": ns1 - ns0, "n": n}
 
 
 def section_throughput(srvs, rounds, quick, work, raw, target_rows=False, scale=1.0):
@@ -356,7 +363,8 @@ def section_throughput(srvs, rounds, quick, work, raw, target_rows=False, scale=
                 r["round"] = rnd
                 res.setdefault((test, p, conns, size), {}).setdefault(name, []).append(r)
                 done += 1
-                raw.append("%s\t%d\t%.0f\t%d\t%d" % (tag, n, r["rps"], r["ut"], r["st"]))
+                raw.append("%s\t%d\t%.0f\t%d\t%d\t%d" % (tag, n, r["rps"], r["ut"], r["st"],
+                                                        r["ns"]))
                 log("[%d/%d] %-10s P%-2d c%-4d %5dB %-5s %10.0f rps %4d+%-4d ticks" % (
                     done, total, test, p, conns, size, name, r["rps"], r["ut"], r["st"]))
             idx += 1
@@ -383,9 +391,12 @@ def section_throughput(srvs, rounds, quick, work, raw, target_rows=False, scale=
 
 
 def per_req(r):
+    """User and system time come from /proc/PID/stat, whose split is sampled
+    per tick (a run of 75 user ticks is good to about ±12%); the total comes
+    from /proc/PID/schedstat, which the scheduler keeps in nanoseconds."""
     us = 1e6 / CLK_TCK / r["n"]
-    return {"rps": r["rps"], "user": r["ut"] * us, "sys": r["st"] * us,
-            "cpu": (r["ut"] + r["st"]) * us}
+    cpu = r["ns"] / 1e3 / r["n"] if r.get("ns") else (r["ut"] + r["st"]) * us
+    return {"rps": r["rps"], "user": r["ut"] * us, "sys": r["st"] * us, "cpu": cpu}
 
 
 # --------------------------------------------------------------- latency --
@@ -804,7 +815,9 @@ def report(meta, tp, lat, mem, st, raw, chart_rel, chart_dir, quick, growth=None
         w("")
         w("redis-benchmark on CPU %s, servers on CPU %s. rps ratio = surge/redis "
           "(>1: Surge faster); CPU ratio = surge/redis server CPU time per request "
-          "(<1: Surge cheaper), from utime/stime in /proc/PID/stat (CLK_TCK=%d). "
+          "(<1: Surge cheaper): the total from /proc/PID/schedstat (exact), the "
+          "user/sys split from utime/stime in /proc/PID/stat (sampled per tick, "
+          "CLK_TCK=%d, so the user column of a short run moves by about 1/sqrt(ticks)). "
           "Cells are medians over rounds; ratios are medians of the per-round paired "
           "ratios." % (CCPU, SCPU, CLK_TCK))
         w("")

@@ -881,6 +881,22 @@ static bool read_num(const char *p, size_t n, size_t *pos, char type, long long 
     return true;
 }
 
+bool aof_read_argc(const char *p, size_t n, size_t *pos, long long *argc) {
+    return read_num(p, n, pos, '*', argc) && *argc >= 1 && *argc <= 1024 * 1024;
+}
+
+bool aof_read_bulk(const char *p, size_t n, size_t *pos, const char **s, size_t *len) {
+    long long bl;
+    if (!read_num(p, n, pos, '$', &bl) || bl < 0 || (size_t)bl > n - *pos ||
+        n - *pos - (size_t)bl < 2 || p[*pos + (size_t)bl] != '\r' ||
+        p[*pos + (size_t)bl + 1] != '\n')
+        return false;
+    *s = p + *pos;
+    *len = (size_t)bl;
+    *pos += (size_t)bl + 2;
+    return true;
+}
+
 static int replay_record(void *ctx, const char *payload, size_t len, size_t offset) {
     replay_ctx *r = ctx;
     r->copy->len = 0;
@@ -889,18 +905,16 @@ static int replay_record(void *ctx, const char *payload, size_t len, size_t offs
     size_t pos = 0;
     while (pos < len) {
         long long argc;
-        if (!read_num(p, len, &pos, '*', &argc) || argc < 1 || argc > 1024 * 1024) goto bad;
+        if (!aof_read_argc(p, len, &pos, &argc)) goto bad;
         set_argc(r->c, (int)argc);
         for (int i = 0; i < argc; i++) {
-            long long bl;
-            if (!read_num(p, len, &pos, '$', &bl) || bl < 0 || (size_t)bl > len - pos ||
-                len - pos - (size_t)bl < 2)
-                goto bad;
-            r->c->argv[i] = p + pos;
-            r->c->argvlen[i] = (size_t)bl;
-            pos += (size_t)bl;
-            p[pos] = 0;
-            pos += 2;
+            const char *s;
+            size_t sl;
+            if (!aof_read_bulk(p, len, &pos, &s, &sl)) goto bad;
+            size_t off = (size_t)(s - p); /* into our copy: NUL-terminated in place, */
+            r->c->argv[i] = p + off;      /* over the '\r' aof_read_bulk checked */
+            r->c->argvlen[i] = sl;
+            p[off + sl] = 0;
         }
         const cmd_def *d = find_cmd(r->c);
         if (!d || !server_has_handler(d)) {

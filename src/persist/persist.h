@@ -65,6 +65,14 @@ typedef int aof_record_fn(void *ctx, const char *payload, size_t len, size_t off
  * authenticate are corrupt. */
 int aof_scan(const char *p, size_t n, aof_record_fn *fn, void *ctx, aof_scan_result *r);
 
+/* A record's payload is one or more commands, each a RESP array of bulk
+ * strings as in Redis's AOF. The loader and surge-check read them with
+ * these: the "*<argc>\r\n" header (1 <= argc <= 1M) and one
+ * "$<len>\r\n<bytes>\r\n" bulk at *pos, which they advance. false when
+ * malformed or cut short. */
+bool aof_read_argc(const char *p, size_t n, size_t *pos, long long *argc);
+bool aof_read_bulk(const char *p, size_t n, size_t *pos, const char **s, size_t *len);
+
 /* fileio.c: writes all of p (EINTR retried; a write of 0 bytes is ENOSPC)
  * and fsyncs a directory (after a rename or create in it). 0 or -1 with
  * errno. */

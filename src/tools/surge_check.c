@@ -222,30 +222,6 @@ static void note_key_id(log_stats *st, size_t offset) {
     memcpy(st->key_ids[st->nkey_ids++], id, CRYPT_KEY_ID);
 }
 
-/* Reads "<type><digits>\r\n" at *pos (as the loader does). */
-static bool read_num(const char *p, size_t n, size_t *pos, char type, long long *v) {
-    if (*pos >= n || p[*pos] != type) return false;
-    size_t i = *pos + 1, start = i;
-    while (i < n && p[i] != '\r') i++;
-    if (i + 1 >= n || p[i + 1] != '\n') return false;
-    if (!sg_str2ll(p + start, i - start, v)) return false;
-    *pos = i + 2;
-    return true;
-}
-
-/* Reads one bulk string at *pos into (*s, *len). */
-static bool read_bulk(const char *p, size_t n, size_t *pos, const char **s, size_t *len) {
-    long long bl;
-    if (!read_num(p, n, pos, '$', &bl) || bl < 0 || (size_t)bl > n - *pos ||
-        n - *pos - (size_t)bl < 2 || p[*pos + (size_t)bl] != '\r' ||
-        p[*pos + (size_t)bl + 1] != '\n')
-        return false;
-    *s = p + *pos;
-    *len = (size_t)bl;
-    *pos += (size_t)bl + 2;
-    return true;
-}
-
 static int bad_command(log_stats *st, size_t offset, const char *why, const char *name,
                        size_t nlen) {
     st->bad_why = why;
@@ -278,14 +254,14 @@ static int log_record(void *ctx, const char *p, size_t len, size_t offset) {
     if (len == 0) return bad_command(st, offset, "empty record", NULL, 0);
     while (pos < len) {
         long long argc;
-        if (!read_num(p, len, &pos, '*', &argc) || argc < 1 || argc > 1024 * 1024)
+        if (!aof_read_argc(p, len, &pos, &argc))
             return bad_command(st, offset, "malformed command inside a record", NULL, 0);
         const char *a0 = NULL, *a1 = NULL;
         size_t l0 = 0, l1 = 0;
         for (long long i = 0; i < argc; i++) {
             const char *s;
             size_t sl;
-            if (!read_bulk(p, len, &pos, &s, &sl))
+            if (!aof_read_bulk(p, len, &pos, &s, &sl))
                 return bad_command(st, offset, "malformed command inside a record", NULL, 0);
             if (i == 0) a0 = s, l0 = sl;
             if (i == 1) a1 = s, l1 = sl;
