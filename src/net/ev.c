@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 typedef struct ev_file {
@@ -32,7 +33,21 @@ struct ev_loop {
     uint64_t next_wakeup_us;
     uint64_t iterations;
     int dispatching; /* >0 while handlers run: ev_poll_once refuses to nest */
+    int tfd;         /* timerfd for the tick, or -1 */
+    uint64_t tfd_at; /* the monotonic µs it is armed for */
+    bool tick_due;   /* it fired */
 };
+
+/* The tick's timer. Waiting in epoll_wait with a timeout arms and cancels
+ * a kernel timer on every sleep, and at pipeline 1 the loop sleeps every
+ * few requests; a timerfd armed once per tick lets those waits be
+ * untimed. */
+static void timer_fired(ev_loop *l, int fd, void *data, int mask) {
+    SG_UNUSED(data);
+    SG_UNUSED(mask);
+    uint64_t n;
+    if (read(fd, &n, sizeof(n)) == (ssize_t)sizeof(n)) l->tick_due = true;
+}
 
 ev_loop *ev_create(int setsize) {
     ev_loop *l = sg_calloc(sizeof(ev_loop));
@@ -44,12 +59,18 @@ ev_loop *ev_create(int setsize) {
     l->setsize = setsize;
     l->files = sg_calloc(sizeof(ev_file) * (size_t)setsize);
     l->events = sg_calloc(sizeof(struct epoll_event) * 1024);
+    l->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (l->tfd >= 0 && ev_add(l, l->tfd, EV_READABLE, timer_fired, NULL) != 0) {
+        close(l->tfd);
+        l->tfd = -1;
+    }
     return l;
 }
 
 void ev_destroy(ev_loop *l) {
     if (!l) return;
     close(l->epfd);
+    if (l->tfd >= 0) close(l->tfd);
     sg_free(l->files);
     sg_free(l->events);
     sg_free(l);
@@ -183,6 +204,16 @@ void ev_run(ev_loop *l, int period_ms, ev_hook_fn *tick, void *tick_data) {
         if (l->next_wakeup_us && l->next_wakeup_us < until) until = l->next_wakeup_us;
         l->next_wakeup_us = 0;
         int timeout = now >= until ? 0 : (int)((until - now + 999) / 1000);
+        if (l->tfd >= 0 && until == next_tick && timeout > 0) { /* the timer wakes us */
+            if (l->tfd_at != next_tick) {
+                struct itimerspec its = {{0, 0}, {0, 0}};
+                its.it_value.tv_sec = (time_t)(next_tick / 1000000);
+                its.it_value.tv_nsec = (long)(next_tick % 1000000) * 1000;
+                if (timerfd_settime(l->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+                    l->tfd_at = next_tick;
+            }
+            if (l->tfd_at == next_tick) timeout = -1;
+        }
         int n = epoll_wait(l->epfd, l->events, 1024, timeout);
         if (n < 0 && errno != EINTR) sg_panic("epoll_wait: %s", strerror(errno));
         l->last_wake_us = sg_monotonic_us();
@@ -190,7 +221,8 @@ void ev_run(ev_loop *l, int period_ms, ev_hook_fn *tick, void *tick_data) {
         dispatch(l, n);
         /* The handlers' last reading (a command's end) saves a clock read. */
         now = l->noted_us ? l->noted_us : sg_monotonic_us();
-        if (now >= next_tick) {
+        if (now >= next_tick || l->tick_due) {
+            l->tick_due = false;
             next_tick = now + (uint64_t)l->period_ms * 1000;
             if (tick) tick(l, tick_data);
         }
