@@ -30,6 +30,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1 \
     tests/integration/test_zset.py tests/integration/test_bitops.py tests/integration/test_hll.py \
     tests/integration/test_snapshot.py tests/integration/test_loading.py \
     tests/integration/test_encryption.py tests/integration/test_dump.py \
+    tests/integration/test_netio.py \
     -q -p no:cacheprovider
 echo "== fuzz targets: replay the corpus, then fuzz each (FUZZ_SECONDS, default 40)"
 FUZZ_SECONDS="${FUZZ_SECONDS:-40}" scripts/fuzz.sh
