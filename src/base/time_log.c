@@ -31,11 +31,11 @@ static uint64_t posix_monotonic_us(void) {
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* The TSC clock. The server reads the monotonic clock once or twice per
- * command (durations, the cached time for expiry); clock_gettime's vDSO
- * orders its TSC read with a fence that waits for the command's
- * outstanding cache misses, which made it about a tenth of the server's
- * user time per request at pipeline 1. An invariant TSC (constant_tsc and
+/* The TSC clock. The server reads the monotonic clock about once per
+ * command (durations, the cached time for expiry); clock_gettime (the
+ * vDSO's fenced TSC read, seqlock and conversion) was about a tenth of the
+ * server's user time per request at pipeline 1, a plain rdtsc about half
+ * of that (docs/performance.md). An invariant TSC (constant_tsc and
  * nonstop_tsc) ticks at a fixed rate in every power state, so a plain
  * rdtsc scaled by a rate measured at start-up serves instead. Each thread
  * re-anchors its reading to CLOCK_MONOTONIC every 10 ms of ticks, so the
@@ -48,7 +48,6 @@ static uint64_t posix_monotonic_us(void) {
 #include <x86intrin.h>
 static uint64_t tsc_mult;   /* 2^32 / ticks per microsecond; 0: clock_gettime */
 static uint64_t tsc_resync; /* ticks in 10 ms */
-static unsigned tsc_per_us;
 static _Thread_local struct { uint64_t tsc, us, last; } anchor;
 
 static bool cpu_has_invariant_tsc(void) {
@@ -75,7 +74,6 @@ void sg_clock_init(void) {
     } while (us1 - us0 < 2000);
     uint64_t per_us = (t1 - t0) / (us1 - us0);
     if (t1 <= t0 || per_us < 100 || per_us > 20000) return; /* not a sane TSC */
-    tsc_per_us = (unsigned)per_us;
     tsc_resync = (t1 - t0) * 10000 / (us1 - us0);
     tsc_mult = (uint64_t)((((unsigned __int128)(us1 - us0)) << 32) / (t1 - t0));
 }
@@ -83,7 +81,8 @@ void sg_clock_init(void) {
 const char *sg_clock_name(void) {
     static char name[48];
     if (!tsc_mult) return "POSIX clock_gettime";
-    snprintf(name, sizeof(name), "X86 TSC @ %u ticks/us", tsc_per_us);
+    snprintf(name, sizeof(name), "X86 TSC @ %llu ticks/us",
+             (unsigned long long)(tsc_resync / 10000));
     return name;
 }
 

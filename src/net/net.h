@@ -45,8 +45,9 @@ void ev_set_edge(ev_loop *l, int fd, bool edge);
 void ev_set_before_sleep(ev_loop *l, ev_hook_fn *fn, void *data);
 /* Called after the handlers of each epoll_wait round have run. */
 void ev_set_after_events(ev_loop *l, ev_hook_fn *fn, void *data);
-/* Runs until ev_stop(); calls before_sleep before each wait, whose timeout
- * is the time to the next periodic tick (period_ms). */
+/* Runs until ev_stop(); calls before_sleep before each wait, and the tick
+ * every period_ms (a timerfd wakes the wait for it; the wait is timed only
+ * when ev_set_next_wakeup asked for an earlier wake-up). */
 void ev_run(ev_loop *l, int period_ms, ev_hook_fn *tick, void *tick_data);
 void ev_stop(ev_loop *l);
 /* One non-blocking pass, for a caller busy outside the loop (start-up

@@ -595,7 +595,10 @@ static void fast_argv(client *c, const ahead_cmd *a) {
     c->argc = a->argc;
 }
 
-static void process_input(client *c) {
+/* Runs the complete commands in c's query buffer. first, if not NULL, is
+ * the lookahead of the command at the parser's position, already made by
+ * the caller (server_after_events), so it is not made twice. */
+static void process_input_ahead(client *c, const ahead_cmd *first) {
     if (!batch_running) dispatch_clock_break(); /* time passed since the last command */
     if (c->pending_cmd) {
         build_argv(c);
@@ -612,6 +615,10 @@ static void process_input(client *c) {
     lim.bulk_err = authed ? NULL : "Protocol error: unauthenticated bulk length";
     ahead_cmd ac[KDB_PREFETCH_MAX];
     int nac = 0, iac = 0; /* looked-ahead commands, the next one to run */
+    if (first && authed) {
+        ac[0] = *first;
+        nac = 1;
+    }
     while (!(c->flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP))) {
         bool at_start = c->parser.reqtype == RESP_REQ_NONE && !c->pending_cmd;
         if (iac == nac && at_start && authed) {
@@ -672,6 +679,10 @@ static void process_input(client *c) {
         c->qbuf = NULL;
         c->qcap = 0;
     }
+}
+
+static void process_input(client *c) {
+    process_input_ahead(c, NULL);
 }
 
 static void read_handler(ev_loop *l, int fd, void *data, int mask) {
@@ -757,8 +768,9 @@ void server_after_events(ev_loop *l, void *data) {
     bool early = !aof_holds_replies();
     for (size_t i = 0; i < nbatch; i += KDB_PREFETCH_MAX) {
         size_t end = nbatch - i < KDB_PREFETCH_MAX ? nbatch : i + KDB_PREFETCH_MAX;
+        ahead_cmd ac[KDB_PREFETCH_MAX];
+        const ahead_cmd *first[KDB_PREFETCH_MAX] = {NULL}; /* per client, for process_input */
         if (end - i > 1) {
-            ahead_cmd ac[KDB_PREFETCH_MAX];
             const char *bufs[KDB_PREFETCH_MAX];
             int n = 0, dbid = -1;
             for (size_t j = i; j < end; j++) {
@@ -768,15 +780,24 @@ void server_after_events(ev_loop *l, void *data) {
                     continue;
                 if (dbid < 0) dbid = c->dbid;
                 if (c->dbid != dbid) continue; /* one database per batch: the usual case */
-                if (look_ahead(c, c->parser.cmd_start, cfg.proto_max_bulk_len, &ac[n], 1))
+                if (look_ahead(c, c->parser.cmd_start, cfg.proto_max_bulk_len, &ac[n], 1)) {
+                    first[j - i] = &ac[n];
                     bufs[n++] = c->qbuf;
+                }
             }
             if (n > 1) prefetch_keys(s, dbid, bufs, ac, n);
         }
         for (size_t j = i; j < end; j++) {
             client *c = batch[j];
             if (c && !(c->flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP))) {
-                process_input(c);
+                /* The lookahead holds while nothing else ran on c: commands
+                 * of earlier clients in the batch can pause it (then the
+                 * parser takes over, as for any paused command) but never
+                 * read into its buffer. */
+                const ahead_cmd *f = first[j - i];
+                bool fresh = f && !c->pending_cmd && c->parser.reqtype == RESP_REQ_NONE &&
+                             f->start == c->parser.cmd_start;
+                process_input_ahead(c, fresh ? f : NULL);
                 /* Its replies go now, not after the whole round: the client
                  * can send its next request while the server serves the
                  * others. The pending-writes pass finds it done (a partial

@@ -248,7 +248,7 @@ static inline double node_score(const zsl_node *x) {
 }
 
 static inline int node_cmp(const zsl_node *x, double s, const char *m, size_t n) {
-    return elcmp(x->de->v.d, x->de->key, x->de->klen, s, m, n);
+    return elcmp(node_score(x), x->de->key, x->de->klen, s, m, n);
 }
 
 /* Whether x's forward at level i sorts before (s, m): the cached score
@@ -314,7 +314,7 @@ static int random_level(void) {
 static void zsl_link(zset *zs, zsl_node *n, int level) {
     zsl_node *update[ZSL_MAXLEVEL], *x = zs->header;
     unsigned long rank[ZSL_MAXLEVEL];
-    double score = n->de->v.d;
+    double score = node_score(n);
     const dict_entry *de = n->de;
     for (int i = zs->level - 1; i >= 0; i--) {
         rank[i] = i == zs->level - 1 ? 0 : rank[i + 1];
@@ -414,21 +414,19 @@ static void zset_update_score(zset *zs, dict_entry *de, double newscore) {
     zsl_node *update[ZSL_MAXLEVEL];
     zsl_node *x = zsl_find(zs, de->v.d, de->key, de->klen, update);
     sg_assert(x && x->de == de);
+    int level = 0; /* x's levels: those where its predecessor points at it */
+    while (level < zs->level && update[level]->level[level].forward == x) level++;
     /* The forward check first: it reads x alone, the backward one another
      * node's entry. */
     if ((!x->level[0].forward || x->level[0].fscore > newscore) &&
         (!x->backward || node_score(x->backward) < newscore)) {
-        for (int i = 0; i < zs->level && update[i]->level[i].forward == x; i++)
-            update[i]->level[i].fscore = newscore;
+        for (int i = 0; i < level; i++) update[i]->level[i].fscore = newscore;
         de->v.d = newscore;
         return;
     }
     /* Moved: the node goes to its new place with its levels, as in Redis. */
-    int level = 0;
-    while (level < zs->level && update[level]->level[level].forward == x) level++;
     zsl_unlink(zs, x, update);
     de->v.d = newscore;
-    x->backward = NULL;
     zsl_link(zs, x, level);
 }
 

@@ -81,39 +81,44 @@ def find_free_port(host=HOST):
         return s.getsockname()[1]
 
 
-def _ping_once(host, port, timeout=0.5):
-    """Send one PING; return the first reply line (bytes) or None."""
+def _ask(host, port, request, complete, bufsize=4096, timeout=0.5):
+    """Send one request on a new connection and read until complete(data);
+    the data, or None (no connection, closed early, error reply, timeout)."""
     try:
         with socket.create_connection((host, port), timeout=timeout) as s:
             s.settimeout(timeout)
-            s.sendall(b"*1\r\n$4\r\nPING\r\n")
+            s.sendall(request)
             data = b""
-            while b"\r\n" not in data:
-                chunk = s.recv(4096)
+            while not complete(data):
+                chunk = s.recv(bufsize)
                 if not chunk:
                     return None
                 data += chunk
-            return data.split(b"\r\n", 1)[0]
+                if data.startswith(b"-") and b"\r\n" in data:
+                    return data
+            return data
     except OSError:
         return None
 
 
+def _ping_once(host, port, timeout=0.5):
+    """Send one PING; return the first reply line (bytes) or None."""
+    data = _ask(host, port, b"*1\r\n$4\r\nPING\r\n", lambda d: b"\r\n" in d,
+                timeout=timeout)
+    return None if data is None else data.split(b"\r\n", 1)[0]
+
+
 def _server_pid(host, port, timeout=0.5):
     """process_id from INFO server, or None (no reply, NOAUTH, TLS-only...)."""
+    def complete(d):
+        return b"process_id:" in d and b"\r\n" in d.split(b"process_id:", 1)[1]
+    data = _ask(host, port, b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n", complete,
+                bufsize=65536, timeout=timeout)
+    if data is None or data.startswith(b"-"):
+        return None
     try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
-            s.settimeout(timeout)
-            s.sendall(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
-            data = b""
-            while b"process_id:" not in data or not data.split(b"process_id:", 1)[1].count(b"\r\n"):
-                chunk = s.recv(65536)
-                if not chunk:
-                    return None
-                data += chunk
-                if data.startswith(b"-"):
-                    return None
-            return int(data.split(b"process_id:", 1)[1].split(b"\r\n", 1)[0])
-    except (OSError, ValueError):
+        return int(data.split(b"process_id:", 1)[1].split(b"\r\n", 1)[0])
+    except ValueError:
         return None
 
 
