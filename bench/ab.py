@@ -1,10 +1,13 @@
 #!/usr/bin/python3
 """A/B CPU per request: two Surge binaries and Redis, alternating, one core.
 
-    bench/ab.py [--rounds N] [--a BIN] [--b BIN] [--no-redis] TEST:N:P ...
+    bench/ab.py [--rounds N] [--a BIN] [--b BIN] [--a-args ARGS] [--b-args ARGS]
+                [--no-redis] TEST:N:P[:D] ...
 
 TEST is a redis-benchmark test name (set, get, incr, hset, lpush, zadd ...)
-or `lrange` (LRANGE mylist 0 99), N the requests per run, P the pipeline.
+or `lrange` (LRANGE mylist 0 99), N the requests per run, P the pipeline,
+D the value size (default 16 bytes). --a-args/--b-args add server
+arguments, e.g. the same binary both sides with `--a-args "--io-uring no"`.
 Example, the binary built before a change against the one after it:
 
     bench/ab.py --a /tmp/before/surge-server --rounds 5 set:300000:1 zadd:1000000:16
@@ -23,6 +26,7 @@ record.
 """
 import argparse
 import os
+import shlex
 import shutil
 import socket
 import statistics
@@ -63,10 +67,10 @@ def cpu(pid):
     return int(x[11]), int(x[12]), total, vcs
 
 
-def bench(port, test, n, p):
+def bench(port, test, n, p, d=16):
     args = ["LRANGE", "mylist", "0", "99"] if test == "lrange" else ["-t", test]
     subprocess.run(["taskset", "-c", "1", "redis-benchmark", "-p", str(port), "-n", str(n),
-                    "-c", "50", "-r", "100000", "-d", "16", "-P", str(p), "-q"] + args,
+                    "-c", "50", "-r", "100000", "-d", str(d), "-P", str(p), "-q"] + args,
                    stdout=subprocess.DEVNULL, check=True, timeout=900)
 
 
@@ -84,24 +88,26 @@ def main():
     ap.add_argument("--a", help="first Surge binary (e.g. the build before a change)")
     ap.add_argument("--b", default=os.path.join(ROOT, "build", "surge-server"),
                     help="second Surge binary (default: build/surge-server)")
+    ap.add_argument("--a-args", default="", help="extra server arguments for a, e.g. '--io-uring no'")
+    ap.add_argument("--b-args", default="", help="extra server arguments for b")
     ap.add_argument("--no-redis", action="store_true")
     ap.add_argument("--rounds", type=int, default=4)
-    ap.add_argument("specs", nargs="+", metavar="TEST:N:P")
+    ap.add_argument("specs", nargs="+", metavar="TEST:N:P[:D]")
     a = ap.parse_args()
     specs = []
     for s in a.specs:
         try:
-            t, n, p = s.split(":")
-            specs.append((s, t, int(n), int(p)))
-        except ValueError:
-            sys.exit("ab: bad spec %r (want TEST:N:P)" % s)
+            t, n, p, *d = s.split(":")
+            specs.append((s, t, int(n), int(p), int(d[0]) if d else 16))
+        except (ValueError, IndexError):
+            sys.exit("ab: bad spec %r (want TEST:N:P or TEST:N:P:VALUE_BYTES)" % s)
     for tool in ("redis-benchmark", "redis-cli", "taskset"):
         if not shutil.which(tool):
             sys.exit("ab: '%s' not found" % tool)
     servers = {}
     if a.a:
-        servers["a"] = [a.a, "--save", ""]
-    servers["b"] = [a.b, "--save", ""]
+        servers["a"] = [a.a, "--save", ""] + shlex.split(a.a_args)
+    servers["b"] = [a.b, "--save", ""] + shlex.split(a.b_args)
     if not a.no_redis:
         servers["redis"] = ["redis-server", "--save", "", "--appendonly", "no"]
     procs, ports = {}, {}
@@ -121,11 +127,11 @@ def main():
         names = list(servers)
         res = {}
         for r in range(a.rounds):
-            for spec, t, n, p in specs:
+            for spec, t, n, p, d in specs:
                 for name in (names if r % 2 == 0 else names[::-1]):
                     pid = procs[name].pid
                     x = cpu(pid)
-                    bench(ports[name], t, n, p)
+                    bench(ports[name], t, n, p, d)
                     y = cpu(pid)
                     res.setdefault((spec, name), []).append((
                         (y[0] - x[0]) * 1e6 / CLK_TCK / n,
@@ -133,7 +139,7 @@ def main():
                         (y[2] - x[2]) / 1e3 / n, (y[3] - x[3]) / n))
         print("µs per request (user/sys from ticks, total from schedstat), "
               "sleeps per request; %d rounds" % a.rounds)
-        for spec, _, _, _ in specs:
+        for spec, *_ in specs:
             line = "%-16s" % spec
             for name in names:
                 v = res[(spec, name)]

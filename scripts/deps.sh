@@ -2,7 +2,7 @@
 # Installs what Surge needs to build and test on Debian 12, from Debian's
 # archive only. Safe to run again: skips when everything is present.
 set -euo pipefail
-PKGS="build-essential cmake pkg-config libssl-dev openssl liblz4-dev libzstd-dev libxxhash-dev clang-format redis-server redis-tools python3 python3-redis python3-pytest util-linux procps prometheus curl memcached gnuplot-nox"
+PKGS="build-essential cmake pkg-config libssl-dev openssl liblz4-dev libzstd-dev libxxhash-dev liburing-dev clang-format redis-server redis-tools python3 python3-redis python3-pytest util-linux procps prometheus curl memcached gnuplot-nox"
 missing=""
 for p in $PKGS; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -1,5 +1,6 @@
 /*
- * net: the event loop (epoll), timers, listening sockets and connections.
+ * net: the event loop (epoll, or io_uring with epoll inside), timers,
+ * listening sockets and connections.
  *
  * The loop is level-triggered: a handler that leaves bytes unread is called
  * again, so fairness between clients is the reader's choice (it reads at
@@ -7,6 +8,11 @@
  * before-sleep hook; the writable event is only armed for a socket whose
  * kernel buffer filled up, so the common request/response path costs
  * epoll_wait + read + write and nothing else.
+ *
+ * With io_uring (ev_create's ring, where the kernel allows it), plain
+ * client sockets are read by multishot receives instead (ev_recv_start):
+ * their bytes arrive with the ring's completions, one system call per
+ * round for all of them; see ev.c.
  *
  * A connection is an fd plus a small table of functions (plain TCP, or
  * TLS in tls.c) so the server never calls read(2)/write(2) directly.
@@ -32,9 +38,21 @@
 typedef struct ev_loop ev_loop;
 typedef void ev_file_fn(ev_loop *l, int fd, void *data, int mask);
 typedef void ev_hook_fn(ev_loop *l, void *data);
+/* A receive's completion: n > 0 bytes at buf (valid during the call),
+ * 0 at end of file, -errno on an error (then no more come). */
+typedef void ev_recv_fn(ev_loop *l, int fd, void *data, const char *buf, ssize_t n);
 
-/* setsize: the largest fd + 1 the loop will handle. NULL on failure. */
-ev_loop *ev_create(int setsize);
+/* setsize: the largest fd + 1 the loop will handle. ring: wait in an
+ * io_uring, if the kernel allows it (else epoll alone, as ev_backend
+ * tells). NULL on failure. */
+ev_loop *ev_create(int setsize, bool ring);
+/* "io_uring" or "epoll". */
+const char *ev_backend(const ev_loop *l);
+/* Receives from fd (a stream socket) with the ring until ev_recv_stop:
+ * fn gets the bytes as they arrive. -1 without a ring, or when fd is out
+ * of range or already receiving. Stop before closing fd. */
+int ev_recv_start(ev_loop *l, int fd, ev_recv_fn *fn, void *data);
+void ev_recv_stop(ev_loop *l, int fd);
 void ev_destroy(ev_loop *l);
 /* Registers fn for the events in mask (adds to what is registered).
  * Returns 0, or -1 if fd is out of range or epoll refuses. */

@@ -101,6 +101,9 @@ static const cfg_row rows[] = {
     INT_ROW("port", port, "6379", 0, 65535, F_IMMUTABLE, "TCP port (0: no TCP listener)."),
     BOOL_ROW("protected-mode", protected_mode, "yes", 0,
              "With no password set, refuse clients that are not on loopback."),
+    BOOL_ROW("io-uring", io_uring, "yes", F_IMMUTABLE,
+             "Receive from plain TCP clients through io_uring where the kernel allows it "
+             "(Linux 6.1 or later, io_uring not disabled); otherwise, or with no, epoll."),
     INT_ROW("tcp-backlog", tcp_backlog, "511", 0, 65535, F_IMMUTABLE, "listen(2) backlog."),
     INT_ROW("timeout", timeout, "0", 0, 2147483647, 0,
             "Close a client idle for this many seconds (0: never)."),

@@ -161,7 +161,7 @@ static sstr *gen_server(server *s, sstr *o) {
                     "os:%s %s %s\r\n"
                     "arch_bits:%d\r\n"
                     "monotonic_clock:%s\r\n"
-                    "multiplexing_api:epoll\r\n"
+                    "multiplexing_api:%s\r\n"
                     "atomicvar_api:c11-builtin\r\n"
                     "gcc_version:%d.%d.%d\r\n"
                     "process_id:%ld\r\n"
@@ -179,6 +179,7 @@ static sstr *gen_server(server *s, sstr *o) {
                     "io_threads_active:0\r\n",
                     SURGE_REDIS_VERSION, SURGE_VERSION, (unsigned long long)build_id, u.sysname,
                     u.release, u.machine, (int)(sizeof(long) * 8), sg_clock_name(),
+                    s->loop ? ev_backend(s->loop) : "epoll",
 #ifdef __GNUC__
                     __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__,
 #else

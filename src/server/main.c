@@ -168,11 +168,14 @@ int main(int argc, char **argv) {
     if (acl_load_at_startup() != 0) return 1;
     char kerr[600];
     if (crypt_load_config(kerr, sizeof(kerr)) != 0) return 1; /* logged */
-    srv->loop = ev_create((int)cfg.maxclients + 1024);
+    srv->loop = ev_create((int)cfg.maxclients + 1024, cfg.io_uring);
     if (!srv->loop) {
         sg_log(SG_LOG_WARNING, "Failed creating the event loop: %s", strerror(errno));
         return 1;
     }
+    if (cfg.io_uring && strcmp(ev_backend(srv->loop), "io_uring") != 0)
+        sg_log(SG_LOG_NOTICE, "io_uring unavailable (%s): clients are read with epoll",
+               strerror(errno));
     ev_set_after_events(srv->loop, server_after_events, srv); /* clients read in a round */
 
     if (cfg.port) {

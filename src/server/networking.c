@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 static void read_handler(ev_loop *l, int fd, void *data, int mask);
+static void ring_read(ev_loop *l, int fd, void *data, const char *buf, ssize_t n);
 static void write_handler(ev_loop *l, int fd, void *data, int mask);
 static void client_event(ev_loop *l, int fd, void *data, int mask);
 static int client_write(client *c);
@@ -44,7 +45,10 @@ static size_t nbatch, batchcap;
 static bool batch_running;
 
 static void batch_add(client *c) {
-    if (nbatch && batch[nbatch - 1] == c) return; /* read again in the same event (TLS) */
+    /* Read again in the same round: a TLS event's reads, or several
+     * receives completed by the ring. */
+    if (c->batched) return;
+    c->batched = true;
     if (nbatch == batchcap) {
         batchcap = batchcap ? batchcap * 2 : 64;
         batch = sg_realloc(batch, sizeof(client *) * batchcap);
@@ -87,8 +91,13 @@ client *client_create(server *s, conn *cn, const char *ip, int port) {
         s->by_fd_size = n;
     }
     s->by_fd[cn->fd] = c;
-    /* Plain sockets are edge triggered (read_handler); TLS ones level
+    /* Plain sockets are read by the loop's io_uring where it has one
+     * (ring_read), else edge triggered (read_handler); TLS ones level
      * triggered, since OpenSSL may hold decrypted bytes epoll cannot see. */
+    if (!conn_is_tls(cn) && ev_recv_start(s->loop, cn->fd, ring_read, c) == 0) {
+        c->ring = true;
+        return c;
+    }
     c->edge = !conn_is_tls(cn);
     if (ev_add(s->loop, cn->fd, EV_READABLE | (c->edge ? EV_EDGE : 0), client_event, c) != 0) {
         client_free(c);
@@ -112,6 +121,7 @@ void client_free(client *c) {
         if (batch[i] == c) batch[i] = NULL;
     if (c->conn) {
         ev_del(s->loop, c->conn->fd, EV_READABLE | EV_WRITABLE);
+        if (c->ring) ev_recv_stop(s->loop, c->conn->fd);
         if (c->conn->fd < s->by_fd_size) s->by_fd[c->conn->fd] = NULL;
         conn_close(c->conn);
         c->conn = NULL;
@@ -685,53 +695,46 @@ static void process_input(client *c) {
     process_input_ahead(c, NULL);
 }
 
-static void read_handler(ev_loop *l, int fd, void *data, int mask) {
-    SG_UNUSED(fd);
-    SG_UNUSED(mask);
-    client *c = data;
-    server *s = c->srv;
-    if (c->flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP)) return;
-    size_t want = CLIENT_READ_SIZE;
-    size_t big = resp_parser_want(&c->parser, c->qlen);
-    if (big > want) want = big;
-    size_t limit =
-        (c->flags & CL_AUTHENTICATED) ? cfg.client_query_buffer_limit : UNAUTH_MAX_QUERYBUF;
+/* Makes room in qbuf for a read of want bytes (and the NUL after them):
+ * doubling while that stays near the limit, so a long pipeline or a large
+ * bulk is copied O(1) times per byte. Returns the room. */
+static size_t qbuf_reserve(client *c, size_t want, size_t limit) {
     if (c->qcap - c->qlen < want + 1) {
         size_t ncap = c->qlen + want + 1;
         if (ncap < c->qcap * 2 && c->qcap * 2 <= limit + CLIENT_READ_SIZE + 1) ncap = c->qcap * 2;
         c->qbuf = sg_realloc(c->qbuf, ncap);
         c->qcap = ncap;
     }
-    size_t space = c->qcap - c->qlen - 1;
-    ssize_t n = conn_read(c->conn, c->qbuf + c->qlen, space);
-    /* Edge triggering: epoll reports the socket once per arrival and does
-     * not re-check it on the next wait, which saves a poll of every socket
-     * it reported (most of them idle again at pipeline 1). A read that
-     * filled the buffer may have left input behind: level triggering until
-     * a short read, so the loop comes back for it after serving the others. */
-    if (c->edge) {
-        int e = errno;
-        ev_set_edge(l, c->conn->fd, n < 0 ? e == EAGAIN : (size_t)n < space);
-        errno = e;
-    }
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR) {
-            /* TLS: the handshake needs the socket writable to go on. */
-            if (conn_want_write(c->conn)) ev_add(l, c->conn->fd, EV_WRITABLE, client_event, c);
-            return;
-        }
-        sg_log(SG_LOG_VERBOSE, "Reading from client: %s", strerror(errno));
-        client_close_async(c);
-        return;
-    }
+    return c->qcap - c->qlen - 1;
+}
+
+static size_t query_limit(const client *c) {
+    return (c->flags & CL_AUTHENTICATED) ? cfg.client_query_buffer_limit : UNAUTH_MAX_QUERYBUF;
+}
+
+static size_t read_want(const client *c) {
+    size_t want = CLIENT_READ_SIZE;
+    size_t big = resp_parser_want(&c->parser, c->qlen);
+    return big > want ? big : want;
+}
+
+/* A read returned 0 (end of file) or failed with err. */
+static void read_failed(client *c, ssize_t n, int err) {
     if (n == 0) {
         sg_log(SG_LOG_VERBOSE, "Client closed connection id=%llu addr=%s",
                (unsigned long long)c->id, c->addr);
-        client_close_async(c);
-        return;
+    } else {
+        sg_log(SG_LOG_VERBOSE, "Reading from client: %s", strerror(err));
     }
+    client_close_async(c);
+}
+
+/* n > 0 bytes were appended to qbuf: accounting, the limit, and the
+ * client's turn to run. */
+static void input_arrived(ev_loop *l, client *c, size_t n, size_t limit) {
+    server *s = c->srv;
     s->stat_io_reads++;
-    c->qlen += (size_t)n;
+    c->qlen += n;
     c->qbuf[c->qlen] = '\0';
     c->net_in += (uint64_t)n;
     s->stat_net_input += (uint64_t)n;
@@ -751,6 +754,65 @@ static void read_handler(ev_loop *l, int fd, void *data, int mask) {
     } else {
         process_input(c);
     }
+}
+
+static void read_handler(ev_loop *l, int fd, void *data, int mask) {
+    SG_UNUSED(fd);
+    SG_UNUSED(mask);
+    client *c = data;
+    if (c->flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP)) return;
+    size_t limit = query_limit(c);
+    size_t space = qbuf_reserve(c, read_want(c), limit);
+    ssize_t n = conn_read(c->conn, c->qbuf + c->qlen, space);
+    /* Edge triggering: epoll reports the socket once per arrival and does
+     * not re-check it on the next wait, which saves a poll of every socket
+     * it reported (most of them idle again at pipeline 1). A read that
+     * filled the buffer may have left input behind: level triggering until
+     * a short read, so the loop comes back for it after serving the others. */
+    if (c->edge) {
+        int e = errno;
+        ev_set_edge(l, c->conn->fd, n < 0 ? e == EAGAIN : (size_t)n < space);
+        errno = e;
+    }
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) {
+            /* TLS: the handshake needs the socket writable to go on. */
+            if (conn_want_write(c->conn)) ev_add(l, c->conn->fd, EV_WRITABLE, client_event, c);
+            return;
+        }
+        read_failed(c, n, errno);
+        return;
+    }
+    if (n == 0) {
+        read_failed(c, 0, 0);
+        return;
+    }
+    input_arrived(l, c, (size_t)n, limit);
+}
+
+/* A plain client's bytes from the io_uring receive (ev_recv_start): the
+ * same as read_handler, with the kernel's buffer copied into qbuf. Input
+ * after QUIT or a protocol error is dropped, as the epoll path leaves it
+ * unread. */
+static void ring_read(ev_loop *l, int fd, void *data, const char *buf, ssize_t n) {
+    SG_UNUSED(fd);
+    client *c = data;
+    if (c->flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP)) return;
+    if (n <= 0) {
+        read_failed(c, n, (int)-n);
+        return;
+    }
+    size_t limit = query_limit(c);
+    size_t want = read_want(c);
+    qbuf_reserve(c, (size_t)n > want ? (size_t)n : want, limit);
+    memcpy(c->qbuf + c->qlen, buf, (size_t)n);
+    input_arrived(l, c, (size_t)n, limit);
+    /* The kernel completes up to 32 receives per socket and wait: a client
+     * sending fast would pile up to 128 KB a round where a read takes 16 KB.
+     * Past 64 KB its commands run now, so its buffer stays small. */
+    if (c->batched && c->qlen >= 4 * CLIENT_READ_SIZE &&
+        !(c->flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP)))
+        process_input(c);
 }
 
 /* Runs the input of the clients read in this round of events: first the
@@ -789,6 +851,7 @@ void server_after_events(ev_loop *l, void *data) {
         }
         for (size_t j = i; j < end; j++) {
             client *c = batch[j];
+            if (c) c->batched = false;
             if (c && !(c->flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP))) {
                 /* The lookahead holds while nothing else ran on c: commands
                  * of earlier clients in the batch can pause it (then the

@@ -109,7 +109,9 @@ typedef struct client {
     char addr[64];
     char laddr[64];
     bool local;
-    bool edge; /* plain TCP: the socket is registered edge triggered (see read_handler) */
+    bool edge;    /* plain TCP: the socket is registered edge triggered (see read_handler) */
+    bool ring;    /* plain TCP: read by the loop's io_uring (ring_read) */
+    bool batched; /* in this round's batch of clients to run (networking.c) */
     int64_t ctime_ms;
     uint64_t last_interaction_us;
     struct client *next_pending;
