@@ -57,6 +57,8 @@ typedef struct ev_file {
 #define EV_RBUF_N     64
 #define EV_RBUF_SIZE  16384
 #define EV_RBUF_GROUP 0
+/* ev_set_wait_batch: the most receives a wait holds out for. */
+#define EV_BATCH_MAX 16
 
 /* Completion tags: kind in the top byte, generation, fd. */
 enum { UD_RECV = 1, UD_EPOLL = 2, UD_CANCEL = 3 };
@@ -70,6 +72,8 @@ typedef struct ev_ring {
     int nret;         /* buffers handed back this round, not yet published */
     bool epoll_armed; /* the epoll fd's multishot poll is in the ring */
     bool epoll_again; /* the last epoll_wait found events: ask again before sleeping */
+    int batch_us;     /* ev_set_wait_batch */
+    int round_recvs;  /* receive completions in the last round */
     int *rearm;       /* receives to arm again at the end of a round */
     int nrearm, rearm_cap;
 } ev_ring;
@@ -155,6 +159,9 @@ static ev_ring *ring_create(void) {
         errno = ENOSYS;
         return NULL;
     }
+    /* The ring's own fd registered: each io_uring_enter skips the fd
+     * table lookup (fails harmlessly on kernels before 5.18). */
+    io_uring_register_ring_fd(&r->ring);
     size_t brsz = sizeof(struct io_uring_buf) * EV_RBUF_N;
     void *br = NULL;
     if (posix_memalign(&br, 4096, brsz) != 0) sg_panic("out of memory");
@@ -199,6 +206,10 @@ ev_loop *ev_create(int setsize, bool ring) {
         if (l->r) ring_arm_epoll(l);
     }
     return l;
+}
+
+void ev_set_wait_batch(ev_loop *l, int us) {
+    if (l->r) l->r->batch_us = us > 0 ? us : 0;
 }
 
 const char *ev_backend(const ev_loop *l) {
@@ -357,6 +368,7 @@ static void dispatch_files(ev_loop *l, int n) {
 static int ring_reap(ev_loop *l, bool *ep) {
     ev_ring *r = l->r;
     int n = 0;
+    r->round_recvs = 0;
     r->nrearm = 0;
     struct io_uring_cqe *cqe;
     while (io_uring_peek_cqe(&r->ring, &cqe) == 0) {
@@ -372,6 +384,7 @@ static int ring_reap(ev_loop *l, bool *ep) {
             continue;
         }
         if (kind != UD_RECV) continue;
+        r->round_recvs++;
         char *buf = NULL;
         unsigned bid = 0;
         if (flags & IORING_CQE_F_BUFFER) {
@@ -451,6 +464,15 @@ static void ring_wait(ev_loop *l, int timeout) {
     int rc;
     if (timeout == 0) {
         rc = io_uring_submit_and_get_events(&r->ring);
+    } else if (r->batch_us > 0 && r->round_recvs > 1 &&
+               (timeout < 0 || (long long)timeout * 1000 > r->batch_us)) {
+        /* Busy: sleep until as many receives as last round completed, or
+         * batch_us. The kernel wakes the loop only then (its deferred
+         * task work counts them), not on each one. */
+        unsigned want = r->round_recvs < EV_BATCH_MAX ? (unsigned)r->round_recvs : EV_BATCH_MAX;
+        struct __kernel_timespec ts = {0, (long long)r->batch_us * 1000};
+        struct io_uring_cqe *cqe;
+        rc = io_uring_submit_and_wait_timeout(&r->ring, &cqe, want, &ts, NULL);
     } else if (timeout < 0) {
         rc = io_uring_submit_and_wait(&r->ring, 1);
     } else {

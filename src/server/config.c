@@ -104,6 +104,10 @@ static const cfg_row rows[] = {
     BOOL_ROW("io-uring", io_uring, "yes", F_IMMUTABLE,
              "Receive from plain TCP clients through io_uring where the kernel allows it "
              "(Linux 6.1 or later, io_uring not disabled); otherwise, or with no, epoll."),
+    INT_ROW("io-uring-wait-batch-us", io_uring_wait_batch_us, "0", 0, 1000, 0,
+            "With io_uring, under load: after a round that received from n > 1 clients, sleep "
+            "until min(n, 16) have sent or this many microseconds pass (0: wake for the first). "
+            "Fewer wake-ups per request, for up to this much added latency."),
     INT_ROW("tcp-backlog", tcp_backlog, "511", 0, 65535, F_IMMUTABLE, "listen(2) backlog."),
     INT_ROW("timeout", timeout, "0", 0, 2147483647, 0,
             "Close a client idle for this many seconds (0: never)."),

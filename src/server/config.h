@@ -51,6 +51,7 @@ typedef struct config {
     long long latency_monitor_threshold; /* ms; 0 disables */
     bool latency_tracking;
     bool io_uring; /* read plain TCP clients through io_uring where the kernel allows */
+    long long io_uring_wait_batch_us; /* ev_set_wait_batch */
     double latency_percentiles[16];
     int nlatency_percentiles;
     long long metrics_port; /* 0 disables the /metrics endpoint */

@@ -173,6 +173,7 @@ int main(int argc, char **argv) {
         sg_log(SG_LOG_WARNING, "Failed creating the event loop: %s", strerror(errno));
         return 1;
     }
+    ev_set_wait_batch(srv->loop, (int)cfg.io_uring_wait_batch_us);
     if (cfg.io_uring && strcmp(ev_backend(srv->loop), "io_uring") != 0)
         sg_log(SG_LOG_NOTICE, "io_uring unavailable (%s): clients are read with epoll",
                strerror(errno));

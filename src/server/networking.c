@@ -5,13 +5,16 @@
  *
  *   accepted --(protected mode / maxclients refusal)--> error sent, closed
  *      |
- *   reading: bytes -> qbuf; after the round of events that read them, the
+ *   reading: bytes -> qbuf (ring_read: copied from the loop's io_uring
+ *      |  receive; read_handler: recv from an epoll-reported socket, TLS
+ *      |  and `io-uring no`); after the round of events that read them, the
  *      |  clients' input runs (server_after_events): lookahead over the
  *      |  complete commands (look_ahead: their keys are prefetched together,
  *      |  their spans become argv) or resp_parse -> dispatch, repeatedly
  *      |  replies accumulate in obuf (16 KB) then in blocks
- *      |  before sleeping, the server writes pending replies; if the socket
- *      |  is full, the writable event is armed until it drains
+ *      |  right after its commands (or before sleeping, with the append-only
+ *      |  log on) the server sends pending replies; if the socket is full,
+ *      |  the writable event is armed until it drains
  *      |
  *   CLOSE_AFTER_REPLY (QUIT, protocol error): stop reading, flush, close
  *   CLOSE_ASAP (limits, CLIENT KILL, I/O error): close without flushing

@@ -238,4 +238,5 @@ void config_apply_settings(server *s) {
     ks->report_miss = (cfg.notify_keyspace_events & NOTIFY_KEY_MISS) != 0;
     sg_log_set_level(cfg.loglevel, cfg.log_format);
     acl_sync_requirepass();
+    if (s->loop) ev_set_wait_batch(s->loop, (int)cfg.io_uring_wait_batch_us);
 }

@@ -8,7 +8,8 @@ until a short read (read_handler in src/server/networking.c).  A mistake in
 either strands input: the client waits for replies that never come.  Every
 socket here has a timeout, so such a hang fails the test instead of blocking
 it.  The tests taking ``surge_server`` run once per backend (``--io-uring
-yes`` and ``no``); the io_uring run is skipped where the kernel refuses it.
+yes`` and ``no``, and io_uring with waits batched for up to 1 ms); the
+io_uring runs are skipped where the kernel refuses it.
 
 Replies are written right after each client's commands run unless the
 append-only log holds them (aof_holds_replies); the clock is the TSC when
@@ -43,14 +44,23 @@ def _backend(srv):
         c.close()
 
 
-@pytest.fixture(params=["io_uring", "epoll"])
+BACKENDS = {
+    "io_uring": ("--io-uring", "yes"),
+    "epoll": ("--io-uring", "no"),
+    # waits held out for several clients' input, at the longest allowed
+    "io_uring_batch": ("--io-uring", "yes", "--io-uring-wait-batch-us", "1000"),
+}
+
+
+@pytest.fixture(params=list(BACKENDS))
 def surge_server(request, start_surge):
     """Overrides conftest's: a server per test, for each way of reading clients."""
-    srv = start_surge("--io-uring", "yes" if request.param == "io_uring" else "no")
+    srv = start_surge(*BACKENDS[request.param])
     got = _backend(srv)
-    if request.param == "io_uring" and got != "io_uring":
+    want = "epoll" if request.param == "epoll" else "io_uring"
+    if want == "io_uring" and got != "io_uring":
         pytest.skip("the kernel refuses io_uring here (the server fell back to epoll)")
-    assert got == request.param
+    assert got == want
     return srv
 
 
@@ -337,6 +347,30 @@ def test_io_uring_off_reports_epoll(start_surge):
     assert c.call("CONFIG", "GET", "io-uring") == [b"io-uring", b"no"]
     r = c.call("CONFIG", "SET", "io-uring", "yes")
     assert isinstance(r, RespError) and b"immutable" in r.message
+
+
+def test_wait_batch_setting(start_surge):
+    srv = start_surge()
+    c = srv.resp(timeout=TIMEOUT)
+    assert c.call("CONFIG", "GET", "io-uring-wait-batch-us") == [b"io-uring-wait-batch-us", b"0"]
+    assert c.call("CONFIG", "SET", "io-uring-wait-batch-us", "1000") == b"OK"
+    r = c.call("CONFIG", "SET", "io-uring-wait-batch-us", "1001")
+    assert isinstance(r, RespError)
+    r = c.call("CONFIG", "SET", "io-uring-wait-batch-us", "-1")
+    assert isinstance(r, RespError)
+    # Several clients make the rounds batch; then one alone must still be
+    # answered on every request (the wait gives up after 1 ms at most).
+    others = [srv.resp(timeout=TIMEOUT) for _ in range(8)]
+    for rnd in range(20):
+        for o in others:
+            o.send_raw(_cmd("INCR", "many"))
+        for o in others:
+            o.read_reply()
+    for i in range(200):
+        assert c.call("INCR", "alone") == i + 1
+    assert c.call("GET", "many") == b"160"
+    for o in others:
+        o.close()
 
 
 def test_pipelined_burst_with_appendonly_always(start_surge):
