@@ -304,7 +304,7 @@ int main(int argc, char **argv) {
             return ch == 'H' ? 0 : 2;
         }
     }
-    char err[128];
+    char err[128] = ""; /* set only when the mix is parsed and refused */
     if (O.conns < 1 || O.pipeline < 1 || O.keyspace < 1 || (O.seconds <= 0 && O.requests < 1) ||
         lg_mix_parse(&mix, O.mix, err, sizeof(err)) != 0 || O.vsize > (1u << 30)) {
         if (mix.n == 0 && strlen(err)) fprintf(stderr, "surge-bench: %s\n", err);

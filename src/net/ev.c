@@ -111,15 +111,25 @@ static void timer_fired(ev_loop *l, int fd, void *data, int mask) {
     if (read(fd, &n, sizeof(n)) == (ssize_t)sizeof(n)) l->tick_due = true;
 }
 
+/* Hands every queued entry to the kernel, or stops the server: a queued
+ * receive must not outlive its fd (see ev_recv_stop). */
+static void ring_submit_all(ev_ring *r) {
+    for (int i = 0; i < 100 && io_uring_sq_ready(&r->ring); i++) {
+        int rc = io_uring_submit(&r->ring);
+        if (rc < 0 && rc != -EAGAIN && rc != -EINTR && rc != -EBUSY)
+            sg_panic("io_uring_submit: %s", strerror(-rc));
+    }
+    if (io_uring_sq_ready(&r->ring)) sg_panic("io_uring_submit: the queue stays full");
+}
+
 /* A free submission entry. When the queue is full it is handed to the
  * kernel first; a ring that takes nothing more is as broken as an epoll fd
  * that fails its wait, and stops the server the same way. */
 static struct io_uring_sqe *ring_sqe(ev_ring *r) {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
     if (!sqe) {
-        int rc = io_uring_submit(&r->ring);
+        ring_submit_all(r);
         sqe = io_uring_get_sqe(&r->ring);
-        if (!sqe) sg_panic("io_uring_submit: %s", rc < 0 ? strerror(-rc) : "queue stays full");
     }
     return sqe;
 }
@@ -303,7 +313,7 @@ void ev_recv_stop(ev_loop *l, int fd) {
     struct io_uring_sqe *sqe = ring_sqe(l->r);
     io_uring_prep_cancel64(sqe, UD(UD_RECV, f->gen, fd), 0);
     io_uring_sqe_set_data64(sqe, UD(UD_CANCEL, 0, fd));
-    io_uring_submit(&l->r->ring);
+    ring_submit_all(l->r);
     f->recv_fn = NULL;
     f->recv_data = NULL;
     f->gen++; /* what is still on its way is stale */
@@ -394,7 +404,10 @@ static int ring_reap(ev_loop *l, bool *ep) {
         ev_file *f = &l->files[fd];
         uint32_t gen = (uint32_t)(ud >> 32) & 0xffffff;
         if (f->recv_fn && gen == (f->gen & 0xffffff)) {
-            if (res == -ENOBUFS || (res > 0 && !(flags & IORING_CQE_F_MORE))) {
+            /* Out of buffers, or a transient error the kernel does not
+             * give a multishot receive today but might: armed again. */
+            bool again = res == -ENOBUFS || res == -EINTR || res == -EAGAIN;
+            if (again || (res > 0 && !(flags & IORING_CQE_F_MORE))) {
                 /* Armed again after the buffers go back (below): armed
                  * now, it could fail the same way at once. */
                 if (r->nrearm == r->rearm_cap) {
@@ -403,7 +416,7 @@ static int ring_reap(ev_loop *l, bool *ep) {
                 }
                 r->rearm[r->nrearm++] = fd;
             }
-            if (res != -ENOBUFS) f->recv_fn(l, fd, f->recv_data, buf, res);
+            if (!again) f->recv_fn(l, fd, f->recv_data, buf, res);
         }
         if (buf) {
             io_uring_buf_ring_add(r->br, buf, EV_RBUF_SIZE, (unsigned short)bid,
