@@ -16,6 +16,9 @@ surge          redis.Redis(decode_responses=False) on ``surge_server``,
 redis_ref_server / redis_ref
                the same for the reference redis-server (skips the test when
                it is not installed).
+node           factory: ``node(*args, env=None, name=None, binary=None)`` makes a
+               Node: a Surge server on a fixed directory, started, stopped,
+               killed and started again on its files (persistence tests).
 start_surge    factory: ``start_surge(*extra_args, config_file=None)`` starts
                another Surge server with extra directives
                (``start_surge('--maxmemory', '1mb')``); all are stopped at
@@ -377,6 +380,92 @@ def _require_redis_binary():
     return path
 
 
+# -- a server on a fixed directory ---------------------------------------------
+
+class Node:
+    """A Surge server on a fixed directory, stopped, killed and started again
+    there on its own files (the persistence tests). ``args`` are given at
+    every start, ``more`` at one; ``env`` is added to the environment the
+    server starts with."""
+
+    def __init__(self, directory, args=(), env=None, binary=None):
+        self.dir = Path(os.path.realpath(directory))
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.args = [str(a) for a in args]
+        self.env = dict(env or {})
+        self.binary = binary or surge_binary()
+        self.srv = None
+
+    @property
+    def dump(self):
+        return self.dir / "dump.rdb"
+
+    @property
+    def aof_dir(self):
+        return self.dir / "appendonlydir"
+
+    def start(self, *more, env=None):
+        """Starts the server; returns a redis.Redis client on it. Another
+        process answering on the chosen port is detected by ServerProcess,
+        which then starts again on another port."""
+        self.srv = ServerProcess(self.binary, self.dir, self.args + [str(a) for a in more])
+        old = dict(os.environ)
+        os.environ.update(self.env)
+        os.environ.update(env or {})
+        try:
+            self.srv.start()
+        finally:
+            os.environ.clear()
+            os.environ.update(old)
+        return self.srv.client()
+
+    def client(self, db=0):
+        return self.srv.client(db=db)
+
+    def stop(self):
+        """SIGTERM (which saves when save points are configured)."""
+        if self.srv:
+            problem = self.srv.stop()
+            self.srv = None
+            assert problem is None, problem
+
+    def shutdown(self, *args):
+        """SHUTDOWN [args]; the process must exit 0."""
+        try:
+            self.srv.client().execute_command("SHUTDOWN", *args)
+        except redis.ConnectionError:
+            pass
+        assert self.srv.proc.wait(10) == 0
+        self.stop()
+
+    def kill9(self):
+        self.srv.proc.send_signal(signal.SIGKILL)
+        self.srv.proc.wait(5)
+        self.srv.stop()
+        self.srv = None
+
+    def wait_exit(self, timeout=10.0):
+        """Waits for the server to exit by itself; returns its exit status."""
+        rc = self.srv.proc.wait(timeout)
+        self.srv.stop()
+        self.srv = None
+        return rc
+
+    def log(self):
+        return (self.dir / "surge.log").read_text(errors="replace")
+
+    def refuse_start(self, *more):
+        """Runs the server on the directory: it must exit non-zero at once
+        (an exit, not a crash or a sanitizer report). Returns its output."""
+        argv = [self.binary, "--port", "0", "--dir", str(self.dir)] + self.args + \
+            [str(a) for a in more]
+        p = subprocess.run(argv, cwd=str(self.dir), capture_output=True, timeout=20)
+        out = (p.stdout + p.stderr).decode(errors="replace")
+        assert p.returncode > 0, out
+        assert "Sanitizer" not in out and "runtime error" not in out, out
+        return out
+
+
 # -- fixtures -------------------------------------------------------------------
 
 @pytest.fixture
@@ -450,3 +539,20 @@ def start_redis_ref(tmp_path):
 
     yield factory
     _finish(started)
+
+
+@pytest.fixture
+def node(tmp_path):
+    """Factory: ``node(*args, env=None, name=None, binary=None) -> Node`` in a
+    directory of its own; every node still running is stopped afterwards."""
+    nodes = []
+
+    def make(*args, env=None, name=None, binary=None):
+        n = Node(tmp_path / (name or "n%d" % len(nodes)), args, env, binary)
+        nodes.append(n)
+        return n
+
+    yield make
+    for n in nodes:
+        if n.srv:
+            n.srv.stop()

@@ -6,7 +6,6 @@ writes after kill -9 under `appendfsync always`, a torn tail at every byte
 offset of the last record, a flipped byte mid-file refusing start-up,
 BGREWRITEAOF, expiry times, and a failing disk (an LD_PRELOAD shim).
 """
-import os
 import random
 import shutil
 import subprocess
@@ -16,63 +15,9 @@ import time
 import pytest
 import redis
 
-from conftest import ServerProcess, surge_binary
+from conftest import surge_binary
 
 AOF_ARGS = ("--appendonly", "yes", "--appendfsync", "always")
-
-
-class Node:
-    """A server on a fixed directory that can be killed and started again."""
-
-    def __init__(self, directory, *args, env=None):
-        self.dir = directory
-        self.args = list(args)
-        self.srv = None
-        self.env = env
-
-    def start(self):
-        self.srv = ServerProcess(surge_binary(), self.dir, self.args)
-        if self.env:
-            old = dict(os.environ)
-            os.environ.update(self.env)
-            try:
-                self.srv.start()
-            finally:
-                os.environ.clear()
-                os.environ.update(old)
-        else:
-            self.srv.start()
-        return self.srv.client()
-
-    def stop(self):
-        if self.srv:
-            problem = self.srv.stop()
-            self.srv = None
-            assert problem is None, problem
-
-    def kill9(self):
-        self.srv.proc.kill()
-        self.srv.proc.wait(5)
-        self.srv.stop()
-        self.srv = None
-
-    def log(self):
-        return (self.dir / "surge.log").read_text(errors="replace")
-
-
-@pytest.fixture
-def node(tmp_path):
-    nodes = []
-
-    def make(*args, env=None):
-        n = Node(tmp_path / ("n%d" % len(nodes)), *args, env=env)
-        nodes.append(n)
-        return n
-
-    yield make
-    for n in nodes:
-        if n.srv:
-            n.srv.stop()
 
 
 def aof_dir(n):

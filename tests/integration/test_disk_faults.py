@@ -49,7 +49,6 @@ the test's tmp_path/power (journal.<n>, the last three) for a post-mortem.
 import os
 import random
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -58,7 +57,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from conftest import REPO_ROOT, ServerProcess, surge_binary
+from conftest import REPO_ROOT, surge_binary
 
 LONG = os.environ.get("SURGE_LONG", "0") == "1"
 POWER_ROUNDS = 50 if LONG else 5
@@ -98,85 +97,12 @@ def shims(tmp_path_factory):
     return libs
 
 
-class Node:
-    """A server on a fixed directory, started with extra environment."""
-
-    def __init__(self, directory, args, env):
-        self.dir = Path(os.path.realpath(directory))
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.args = list(args)
-        self.env = dict(env)
-        self.srv = None
-
-    @property
-    def aof_dir(self):
-        return self.dir / "appendonlydir"
-
-    def start(self):
-        """Starts the server; returns a client on it.
-
-        Another test's server can take the port between the fixture choosing
-        it and this server listening on it, and answer the fixture's PING
-        (while this one loads, or before it fails to listen): the process
-        id is checked, and the start retried on another port.
-        """
-        for _attempt in range(3):
-            # metrics-port 0: no fixed second port to clash with other tests
-            self.srv = ServerProcess(surge_binary(), self.dir,
-                                     self.args + ["--metrics-port", "0"])
-            old = dict(os.environ)
-            os.environ.update(self.env)
-            try:
-                self.srv.start()
-            finally:
-                os.environ.clear()
-                os.environ.update(old)
-            r = self.srv.client()
-            if r.info("server")["process_id"] == self.srv.proc.pid:
-                return r
-            print("port %d answered by another process; starting again" % self.srv.port)
-            try:  # ours fails to listen once it has loaded
-                self.srv.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                pass
-            self.srv.stop()
-        raise AssertionError("another server kept answering on our port")
-
-    def stop(self):
-        problem = self.srv.stop()
-        self.srv = None
-        assert problem is None, problem
-
-    def kill9(self):
-        self.srv.proc.send_signal(signal.SIGKILL)
-        self.srv.proc.wait(5)
-        self.srv.stop()
-        self.srv = None
-
-    def wait_exit(self, timeout=WAIT):
-        """Waits for the server to exit by itself; returns its exit status."""
-        rc = self.srv.proc.wait(timeout)
-        self.srv.stop()
-        self.srv = None
-        return rc
-
-    def log(self):
-        return (self.dir / "surge.log").read_text(errors="replace")
-
-
 @pytest.fixture
-def node(tmp_path):
-    nodes = []
-
+def node(node):
+    """conftest's, with no fixed metrics port to clash with other tests."""
     def make(*args, env=None, name=None):
-        n = Node(tmp_path / (name or "n%d" % len(nodes)), args, env or {})
-        nodes.append(n)
-        return n
-
-    yield make
-    for n in nodes:
-        if n.srv:
-            n.srv.stop()
+        return node(*args, "--metrics-port", "0", env=env, name=name)
+    return make
 
 
 def wait_until(pred, what, timeout=WAIT):

@@ -10,12 +10,10 @@ keeps every write. A snapshot (SAVE) is encrypted the same way.
 """
 import os
 import secrets
-import subprocess
 import time
 
 import pytest
 
-from conftest import ServerProcess, surge_binary
 
 AOF_ARGS = ("--appendonly", "yes", "--appendfsync", "always")
 CANARY = b"PLAINTEXT-CANARY-7f3c1a9e"  # a value that must never reach the disk
@@ -35,54 +33,14 @@ def key_id(raw):
     return hashlib.sha256(b"surge-key-id" + raw).hexdigest()[:16]
 
 
-class Node:
-    """A server on a fixed directory that can be stopped and started again."""
-
-    def __init__(self, directory):
-        self.dir = directory
-        self.srv = None
-
-    def start(self, *args):
-        self.args = list(AOF_ARGS) + [str(a) for a in args]
-        self.srv = ServerProcess(surge_binary(), self.dir, self.args).start()
-        return self.srv.client()
-
-    def stop(self):
-        if self.srv:
-            problem = self.srv.stop()
-            self.srv = None
-            assert problem is None, problem
-
-    def refused(self, *args):
-        """Starts the server directly; it must exit non-zero. Returns its output."""
-        argv = [surge_binary(), "--port", "0", "--dir", str(self.dir)] + \
-            list(AOF_ARGS) + [str(a) for a in args]
-        p = subprocess.run(argv, cwd=str(self.dir), capture_output=True, timeout=20)
-        out = (p.stdout + p.stderr).decode(errors="replace")
-        assert p.returncode != 0, out
-        return out
-
-    def files(self):
-        return [p for p in sorted((self.dir / "appendonlydir").iterdir()) if p.is_file()]
-
-    def log(self):
-        return (self.dir / "surge.log").read_text(errors="replace")
-
-
 @pytest.fixture
-def node(tmp_path):
-    nodes = []
+def node(node):
+    """conftest's, every server with the append-only log on (AOF_ARGS)."""
+    return lambda: node(*AOF_ARGS)
 
-    def make():
-        n = Node(tmp_path / ("n%d" % len(nodes)))
-        n.dir.mkdir(parents=True, exist_ok=True)
-        nodes.append(n)
-        return n
 
-    yield make
-    for n in nodes:
-        if n.srv:
-            n.srv.stop()
+def log_files(n):
+    return [p for p in sorted((n.dir / "appendonlydir").iterdir()) if p.is_file()]
 
 
 def fill(r, tag=b""):
@@ -104,7 +62,7 @@ def check(r, tag=b""):
 
 
 def assert_no_plaintext(n):
-    files = n.files()
+    files = log_files(n)
     assert files
     for f in files:
         data = f.read_bytes()
@@ -137,7 +95,7 @@ def test_data_survives_restart_without_plaintext_on_disk(node, tmp_path):
     p.execute()
     n.stop()
     assert_no_plaintext(n)
-    incr = [f for f in n.files() if f.name.endswith(".incr.aof")]
+    incr = [f for f in log_files(n) if f.name.endswith(".incr.aof")]
     assert incr and incr[0].read_bytes().startswith(b"%")
     r = n.start("--encryption-key-file", key)
     check(r)
@@ -167,10 +125,10 @@ def test_start_without_the_key_or_with_another_is_refused(node, tmp_path):
     r = n.start("--encryption-key-file", key)
     fill(r)
     n.stop()
-    out = n.refused()
+    out = n.refuse_start()
     assert key_id(raw) in out and "encryption-key-file" in out and "refusing to start" in out, out
     other = write_key(tmp_path / "other")
-    out = n.refused("--encryption-key-file", other)
+    out = n.refuse_start("--encryption-key-file", other)
     assert key_id(raw) in out and "encryption-key-file" in out and "refusing to start" in out, out
     # nothing was lost or truncated by the refused starts
     r = n.start("--encryption-key-file", key)
@@ -189,7 +147,7 @@ def test_bad_key_file_refuses_start(node, tmp_path, content, why):
     key.write_bytes(content)
     os.chmod(key, 0o600)
     n = node()
-    out = n.refused("--encryption-key-file", key)
+    out = n.refuse_start("--encryption-key-file", key)
     assert "Can't load the encryption keys" in out and why in out and str(key) in out, out
     assert "refusing to start" in out, out
 
@@ -197,10 +155,10 @@ def test_bad_key_file_refuses_start(node, tmp_path, content, why):
 def test_missing_key_file_refuses_start(node, tmp_path):
     n = node()
     missing = tmp_path / "nope.key"
-    out = n.refused("--encryption-key-file", missing)
+    out = n.refuse_start("--encryption-key-file", missing)
     assert str(missing) in out and "No such file" in out and "refusing to start" in out, out
     good = write_key(tmp_path / "key")
-    out = n.refused("--encryption-key-file", good, "--encryption-old-key-files", missing)
+    out = n.refuse_start("--encryption-key-file", good, "--encryption-old-key-files", missing)
     assert "encryption-old-key-files" in out and str(missing) in out, out
 
 
@@ -223,13 +181,13 @@ def test_turning_encryption_on_keeps_the_plain_log(node, tmp_path):
     assert r.get("plain") == b"before"
     fill(r)
     n.stop()
-    incr = [f for f in n.files() if f.name.endswith(".incr.aof")][0].read_bytes()
+    incr = [f for f in log_files(n) if f.name.endswith(".incr.aof")][0].read_bytes()
     assert incr.startswith(b"#") and b"\n%" in incr and CANARY not in incr
     r = n.start("--encryption-key-file", key)
     assert r.get("plain") == b"before"
     check(r)
     n.stop()
-    assert "encryption-key-file" in n.refused()
+    assert "encryption-key-file" in n.refuse_start()
 
 
 def test_config_set_key_and_rotation(node, tmp_path):
@@ -260,7 +218,7 @@ def test_config_set_key_and_rotation(node, tmp_path):
     assert_no_plaintext(n)
 
     # both keys are needed now: the new one alone is refused, naming the old id
-    out = n.refused("--encryption-key-file", new)
+    out = n.refuse_start("--encryption-key-file", new)
     assert key_id(old_raw) in out and "encryption-old-key-files" in out, out
     r = n.start("--encryption-key-file", new, "--encryption-old-key-files", old)
     for tag in (b"1", b"2", b"3"):
@@ -280,7 +238,7 @@ def test_config_set_key_and_rotation(node, tmp_path):
         check(r, tag)
     n.stop()
     # and the old key alone no longer reads it
-    out = n.refused("--encryption-key-file", old)
+    out = n.refuse_start("--encryption-key-file", old)
     assert "refusing to start" in out and "encryption-key-file" in out, out
 
 
@@ -292,7 +250,7 @@ def test_config_set_key_file_off_writes_plaintext(node, tmp_path):
     assert r.config_set("encryption-key-file", "")
     r.set("plain-now", CANARY)
     n.stop()
-    incr = [f for f in n.files() if f.name.endswith(".incr.aof")][0].read_bytes()
+    incr = [f for f in log_files(n) if f.name.endswith(".incr.aof")][0].read_bytes()
     assert CANARY in incr  # documented: off means plaintext from then on
     r = n.start("--encryption-old-key-files", key)
     assert r.get("enc") == b"1" and r.get("plain-now") == CANARY
@@ -313,5 +271,5 @@ def test_snapshot_is_encrypted(node, tmp_path):
     r = n.start("--appendonly", "no", "--encryption-key-file", key)
     check(r)
     n.stop()
-    out = n.refused("--appendonly", "no")
+    out = n.refuse_start("--appendonly", "no")
     assert "refusing to start" in out and "encryption-key-file" in out, out
