@@ -27,6 +27,12 @@
  * and stale ones are dropped. Replies are still written with send(2) by
  * the caller: an asynchronous send would pin reply buffers until its
  * completion, for no measured gain (see docs/performance.md).
+ *
+ * Batched waits (ev_set_wait_batch, off unless asked for): after a round
+ * that completed n > 1 receives, the wait asks the kernel for min(n, 16)
+ * completions or a timeout; with deferred task running the loop is not
+ * woken before then, so a busy server sleeps and wakes less often, and a
+ * request may wait up to the timeout. Measured in docs/performance.md.
  */
 #include "net.h"
 #include "../base/base.h"
