@@ -72,6 +72,8 @@ XFAIL_RAISES = (AssertionError, pytest.fail.Exception)
 def known_bug(reason):
     """A test that fails until Surge is fixed; it fails the run once it passes."""
     return pytest.mark.xfail(strict=True, raises=XFAIL_RAISES, reason=reason)
+
+
 WAIT = 5.0  # seconds to wait for a state the server should reach in one or two cron ticks
 
 

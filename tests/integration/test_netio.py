@@ -349,6 +349,31 @@ def test_io_uring_off_reports_epoll(start_surge):
     assert isinstance(r, RespError) and b"immutable" in r.message
 
 
+def test_falls_back_to_epoll_when_io_uring_is_refused(start_surge, monkeypatch, tmp_path):
+    """A kernel or container that refuses io_uring (here a shim making ring
+    set-up fail with EPERM): the server logs it, reads with epoll, works."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        pytest.skip("no C compiler for the shim")
+    from conftest import REPO_ROOT
+    lib = tmp_path / "no_uring.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-o", str(lib),
+                    str(REPO_ROOT / "tests" / "shim" / "no_uring.c")], check=True)
+    monkeypatch.setenv("LD_PRELOAD", str(lib))
+    # an ASan build wants its runtime first; the shim has nothing to check
+    monkeypatch.setenv("ASAN_OPTIONS", os.environ.get("ASAN_OPTIONS", "") +
+                       ":verify_asan_link_order=0")
+    srv = start_surge()
+    c = srv.resp(timeout=TIMEOUT)
+    assert _info_field(c, "server", "multiplexing_api") == "epoll"
+    assert c.call("CONFIG", "GET", "io-uring") == [b"io-uring", b"yes"]
+    n = 3000
+    c.send_raw(b"".join(_cmd("INCR", "n") for _ in range(n)))
+    assert _read_n(c, n) == list(range(1, n + 1))
+    log = srv.log_path.read_text(errors="replace")
+    assert "io_uring unavailable (Operation not permitted): clients are read with epoll" in log
+
+
 def test_wait_batch_setting(start_surge):
     srv = start_surge()
     c = srv.resp(timeout=TIMEOUT)
