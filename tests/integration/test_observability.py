@@ -1171,8 +1171,14 @@ def test_latency_monitor_matches_reference(start_surge, start_redis_ref):
     assert replies["surge"][2] == 1            # RESET: the number of events reset
 
 
-def hist_skeleton(reply, calls):
+def hist_skeleton(reply, calls, pow2=True):
     """Check a LATENCY HISTOGRAM reply for one command; return its shape.
+
+    pow2: the bucket bounds must be powers of two (Surge's). The reference
+    does not always keep to it: Redis 7.0.15 once answered
+    [b'set', [b'calls', 7, b'histogram_usec', [1, 6, 33, 7]]] here, a
+    bound of 33 where 32 was due; that was this test's rare failure in full
+    runs (the shape compared below is the same either way).
 
     RESP2: [name, [b'calls', n, b'histogram_usec', [b1, c1, b2, c2, ...]]]
     RESP3: {name: {b'calls': n, b'histogram_usec': {b1: c1, ...}}}
@@ -1198,7 +1204,9 @@ def hist_skeleton(reply, calls):
     assert pairs, "empty histogram"
     bounds = [b for b, _ in pairs]
     counts = [c for _, c in pairs]
-    assert all(b > 0 and b & (b - 1) == 0 for b in bounds), "bounds not powers of 2: %s" % bounds
+    assert all(b > 0 for b in bounds), bounds
+    if pow2:
+        assert all(b & (b - 1) == 0 for b in bounds), "bounds not powers of 2: %s" % bounds
     assert bounds == sorted(bounds) and counts == sorted(counts), pairs
     assert counts[-1] == calls, pairs
     return shape
@@ -1217,7 +1225,7 @@ def test_latency_histogram_shape_matches_reference(start_surge, start_redis_ref,
         c.call("GET", "k1")
         reply = c.call("LATENCY", "HISTOGRAM", "set")
         try:
-            shapes.append(hist_skeleton(reply, 7))
+            shapes.append(hist_skeleton(reply, 7, pow2=srv is s_srv))
         except AssertionError as e:  # this has failed rarely in full runs: keep the evidence
             raise AssertionError("%s: %s\nreply: %r\nINFO commandstats: %r" % (
                 srv.name, e, reply, c.call("INFO", "commandstats"))) from e
