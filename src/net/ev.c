@@ -75,7 +75,6 @@ typedef struct ev_ring {
     struct io_uring ring;
     struct io_uring_buf_ring *br;
     char *bufs;
-    int nret;         /* buffers handed back this round, not yet published */
     bool epoll_armed; /* the epoll fd's multishot poll is in the ring */
     bool epoll_again; /* the last epoll_wait found events: ask again before sleeping */
     int batch_us;     /* ev_set_wait_batch */
@@ -363,6 +362,16 @@ uint64_t ev_iterations(const ev_loop *l) {
     return l->iterations;
 }
 
+/* epoll_wait into l->events: the number of events, 0 when interrupted. */
+static int epoll_ready(ev_loop *l, int timeout) {
+    int n = epoll_wait(l->epfd, l->events, 1024, timeout);
+    if (n < 0) {
+        if (errno != EINTR) sg_panic("epoll_wait: %s", strerror(errno));
+        n = 0;
+    }
+    return n;
+}
+
 /* Calls the handlers of the n events epoll_wait left in l->events. */
 static void dispatch_files(ev_loop *l, int n) {
     for (int i = 0; i < n; i++) {
@@ -383,7 +392,7 @@ static void dispatch_files(ev_loop *l, int n) {
  * epoll fd is readable. */
 static int ring_reap(ev_loop *l, bool *ep) {
     ev_ring *r = l->r;
-    int n = 0;
+    int n = 0, nret = 0; /* nret: buffers handed back, published below */
     r->round_recvs = 0;
     r->nrearm = 0;
     struct io_uring_cqe *cqe;
@@ -426,13 +435,10 @@ static int ring_reap(ev_loop *l, bool *ep) {
         }
         if (buf) {
             io_uring_buf_ring_add(r->br, buf, EV_RBUF_SIZE, (unsigned short)bid,
-                                  io_uring_buf_ring_mask(EV_RBUF_N), r->nret++);
+                                  io_uring_buf_ring_mask(EV_RBUF_N), nret++);
         }
     }
-    if (r->nret) {
-        io_uring_buf_ring_advance(r->br, r->nret);
-        r->nret = 0;
-    }
+    if (nret) io_uring_buf_ring_advance(r->br, nret);
     for (int i = 0; i < r->nrearm; i++) {
         ev_file *f = &l->files[r->rearm[i]];
         if (f->recv_fn) { /* the handler may have stopped it */
@@ -450,11 +456,7 @@ static int round_ring(ev_loop *l) {
     bool ep = false;
     int n = ring_reap(l, &ep);
     if (ep || l->r->epoll_again) {
-        int k = epoll_wait(l->epfd, l->events, 1024, 0);
-        if (k < 0) {
-            if (errno != EINTR) sg_panic("epoll_wait: %s", strerror(errno));
-            k = 0;
-        }
+        int k = epoll_ready(l, 0);
         l->r->epoll_again = k > 0;
         dispatch_files(l, k);
         n += k;
@@ -483,21 +485,22 @@ static void ring_wait(ev_loop *l, int timeout) {
     int rc;
     if (timeout == 0) {
         rc = io_uring_submit_and_get_events(&r->ring);
-    } else if (r->batch_us > 0 && r->round_recvs > 1 &&
-               (timeout < 0 || (long long)timeout * 1000 > r->batch_us)) {
-        /* Busy: sleep until as many receives as last round completed, or
-         * batch_us. The kernel wakes the loop only then (its deferred
-         * task work counts them), not on each one. */
-        unsigned want = r->round_recvs < EV_BATCH_MAX ? (unsigned)r->round_recvs : EV_BATCH_MAX;
-        struct __kernel_timespec ts = {0, (long long)r->batch_us * 1000};
-        struct io_uring_cqe *cqe;
-        rc = io_uring_submit_and_wait_timeout(&r->ring, &cqe, want, &ts, NULL);
-    } else if (timeout < 0) {
-        rc = io_uring_submit_and_wait(&r->ring, 1);
     } else {
+        unsigned want = 1;
+        bool timed = timeout > 0;
         struct __kernel_timespec ts = {timeout / 1000, (long long)(timeout % 1000) * 1000000};
+        if (r->batch_us > 0 && r->round_recvs > 1 &&
+            (!timed || (long long)timeout * 1000 > r->batch_us)) {
+            /* Busy: sleep until as many receives as last round completed,
+             * or batch_us. The kernel wakes the loop only then (its
+             * deferred task work counts them), not on each one. */
+            want = r->round_recvs < EV_BATCH_MAX ? (unsigned)r->round_recvs : EV_BATCH_MAX;
+            ts = (struct __kernel_timespec){0, (long long)r->batch_us * 1000};
+            timed = true;
+        }
         struct io_uring_cqe *cqe;
-        rc = io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, &ts, NULL);
+        rc = timed ? io_uring_submit_and_wait_timeout(&r->ring, &cqe, want, &ts, NULL)
+                   : io_uring_submit_and_wait(&r->ring, 1);
     }
     if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
         sg_panic("io_uring_enter: %s", strerror(-rc));
@@ -510,11 +513,7 @@ int ev_poll_once(ev_loop *l) {
         ring_wait(l, 0);
         l->r->epoll_again = true; /* look at epoll too: a pass waits for nothing */
     } else {
-        n = epoll_wait(l->epfd, l->events, 1024, 0);
-        if (n < 0) {
-            if (errno != EINTR) sg_panic("epoll_wait: %s", strerror(errno));
-            return 0;
-        }
+        n = epoll_ready(l, 0);
     }
     l->last_wake_us = sg_monotonic_us(); /* handlers read it */
     return dispatch(l, n);
@@ -543,12 +542,10 @@ void ev_run(ev_loop *l, int period_ms, ev_hook_fn *tick, void *tick_data) {
             if (l->tfd_at == next_tick) timeout = -1;
         }
         int n = 0;
-        if (l->r) {
+        if (l->r)
             ring_wait(l, timeout);
-        } else {
-            n = epoll_wait(l->epfd, l->events, 1024, timeout);
-            if (n < 0 && errno != EINTR) sg_panic("epoll_wait: %s", strerror(errno));
-        }
+        else
+            n = epoll_ready(l, timeout);
         l->last_wake_us = sg_monotonic_us();
         l->noted_us = 0;
         dispatch(l, n);

@@ -380,6 +380,20 @@ def _require_redis_binary():
     return path
 
 
+# -- LD_PRELOAD shims --------------------------------------------------------------
+
+def compile_shim(name, out_dir):
+    """Compiles tests/shim/<name>.c into out_dir/<name>.so, for LD_PRELOAD;
+    returns its path. Fails the test without a C compiler."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        pytest.fail("no C compiler (cc) for the LD_PRELOAD shims in tests/shim")
+    lib = Path(out_dir) / (name + ".so")
+    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-o", str(lib),
+                    str(REPO_ROOT / "tests" / "shim" / (name + ".c")), "-ldl"], check=True)
+    return lib
+
+
 # -- a server on a fixed directory ---------------------------------------------
 
 class Node:

@@ -57,13 +57,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from conftest import REPO_ROOT, surge_binary
+from conftest import compile_shim, surge_binary
 
 LONG = os.environ.get("SURGE_LONG", "0") == "1"
 POWER_ROUNDS = 50 if LONG else 5
 EVERYSEC_ROUNDS = 5 if LONG else 1
 EVERYSEC_BOUND = 2.0  # seconds: "up to about 1 to 2 seconds" (docs/persistence.md)
-SHIM_SRC = REPO_ROOT / "tests" / "shim"
 # A known bug fails its test with an assertion or a server refusing to start;
 # anything else (a test bug) is an error, not an expected failure.
 XFAIL_RAISES = (AssertionError, pytest.fail.Exception)
@@ -86,17 +85,8 @@ def new_seed():
 @pytest.fixture(scope="module")
 def shims(tmp_path_factory):
     """Compiles tests/shim/*.c; returns {name: path of the .so}."""
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if not cc:
-        pytest.fail("no C compiler (cc) for the LD_PRELOAD shims in tests/shim")
     out = tmp_path_factory.mktemp("shims")
-    libs = {}
-    for name in ("disk_fault", "durability"):
-        lib = out / (name + ".so")
-        subprocess.run([cc, "-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-o", str(lib),
-                        str(SHIM_SRC / (name + ".c")), "-ldl"], check=True)
-        libs[name] = lib
-    return libs
+    return {name: compile_shim(name, out) for name in ("disk_fault", "durability")}
 
 
 @pytest.fixture

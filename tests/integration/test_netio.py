@@ -352,14 +352,10 @@ def test_io_uring_off_reports_epoll(start_surge):
 def test_falls_back_to_epoll_when_io_uring_is_refused(start_surge, monkeypatch, tmp_path):
     """A kernel or container that refuses io_uring (here a shim making ring
     set-up fail with EPERM): the server logs it, reads with epoll, works."""
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if not cc:
+    if not (shutil.which("cc") or shutil.which("gcc")):
         pytest.skip("no C compiler for the shim")
-    from conftest import REPO_ROOT
-    lib = tmp_path / "no_uring.so"
-    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-o", str(lib),
-                    str(REPO_ROOT / "tests" / "shim" / "no_uring.c")], check=True)
-    monkeypatch.setenv("LD_PRELOAD", str(lib))
+    from conftest import compile_shim
+    monkeypatch.setenv("LD_PRELOAD", str(compile_shim("no_uring", tmp_path)))
     # an ASan build wants its runtime first; the shim has nothing to check
     monkeypatch.setenv("ASAN_OPTIONS", os.environ.get("ASAN_OPTIONS", "") +
                        ":verify_asan_link_order=0")
